@@ -1,0 +1,62 @@
+"""`create_app(settings, temporal_client)`: the whole HTTP surface, assembled from route lists."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from temporalio.client import Client
+
+from api.deps import Resources
+from api.errors import EXCEPTION_HANDLERS
+from api.limits import BodySizeLimit, RateLimiter
+from api.middleware import PublicCors
+from api.routes import agent, form_page, health, public, tickets
+from deskclone.settings import Settings
+from store.db import make_engine
+
+
+def create_app(
+    settings: Settings, temporal_client: Client, engine: Engine | None = None
+) -> Starlette:
+    """`engine` is made from settings unless given; one made here is disposed on shutdown."""
+    owns_engine = engine is None
+    db_engine = engine or make_engine(settings.effective_database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        if owns_engine:
+            db_engine.dispose()
+
+    app = Starlette(
+        routes=[
+            *health.routes,
+            Mount("/api/v1", routes=[*tickets.routes, *public.routes, *agent.routes]),
+            *form_page.routes,
+            Mount(
+                "/static",
+                app=StaticFiles(directory=Path(__file__).parent / "static"),
+                name="static",
+            ),
+        ],
+        middleware=[
+            Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
+            Middleware(PublicCors, prefix="/api/v1/public/"),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.resources = Resources(
+        settings=settings,
+        engine=db_engine,
+        temporal=temporal_client,
+        form_limiter=RateLimiter(settings.form_rate_limit_per_minute),
+    )
+    return app

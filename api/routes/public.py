@@ -1,0 +1,57 @@
+"""Public routes keyed by the agent's public key: the support form (and, later, the widget)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from api import intake
+from api.deps import client_ip, db, json_body, resources
+from api.errors import ApiError
+from api.schemas import FormSubmission, parse
+from store import agents
+from store.models import Agent
+
+
+async def agent_for_key(request: Request) -> Agent:
+    public_key = request.path_params["public_key"]
+    agent = await db(request, lambda s: agents.get_by_public_key(s, public_key))
+    if agent is None:
+        raise ApiError(404, "unknown_public_key", "No agent has that public key.")
+    return agent
+
+
+def check_honeypot(form: FormSubmission) -> None:
+    if form.website.strip():
+        raise ApiError(400, "rejected", "This submission looks automated and was not accepted.")
+
+
+async def submit_form(request: Request) -> Response:
+    res = resources(request)
+    # Counted before anything else, so a flood of bad requests is limited too.
+    res.form_limiter.check(client_ip(request))
+    agent = await agent_for_key(request)
+    form = parse(FormSubmission, await json_body(request))
+    check_honeypot(form)
+    outcome = await intake.submit_form(res.temporal, res.settings, agent, form)
+    if outcome.ticket_number is None:
+        return JSONResponse({"reference": outcome.reference}, status_code=202)
+    return JSONResponse({"ticket_number": outcome.ticket_number}, status_code=201)
+
+
+async def form_status(request: Request) -> Response:
+    agent = await agent_for_key(request)
+    reference = request.path_params["reference"]
+    if not (len(reference) == 32 and all(c in "0123456789abcdef" for c in reference)):
+        raise ApiError(404, "not_found", "No submission has that reference.")
+    number = await intake.pending_form_number(resources(request).temporal, agent, reference)
+    if number is None:
+        return JSONResponse({"reference": reference, "status": "pending"}, status_code=202)
+    return JSONResponse({"reference": reference, "ticket_number": number})
+
+
+routes = [
+    Route("/public/{public_key}/form", submit_form, methods=["POST"]),
+    Route("/public/{public_key}/form/{reference}", form_status, methods=["GET"]),
+]

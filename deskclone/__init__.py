@@ -1,0 +1,1 @@
+"""DeskClone Sources: cross-cutting pieces (settings, CLI, the dev supervisor, Temporal setup)."""

@@ -1,0 +1,3 @@
+from deskclone.cli import main
+
+main()

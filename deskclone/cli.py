@@ -1,0 +1,128 @@
+"""The `deskclone` command: dev, api, worker, emulator, migrate, agent."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from deskclone.logs import configure_logging
+from deskclone.settings import Settings
+
+log = logging.getLogger("deskclone")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deskclone", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    dev = commands.add_parser("dev", help="run everything on this machine")
+    dev.add_argument("--data-dir", type=Path, default=Path(".data"))
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--api-port", type=int, default=8000)
+    dev.add_argument("--temporal-port", type=int, default=7233)
+    dev.add_argument("--ui-port", type=int, default=8233)
+    dev.add_argument("--emulator-port", type=int, default=8025)
+    dev.add_argument("--database-url", default=None)
+
+    api = commands.add_parser("api", help="run the HTTP API")
+    api.add_argument("--host", default=None)
+    api.add_argument("--port", type=int, default=None)
+
+    commands.add_parser("worker", help="run the Temporal worker")
+
+    emulator = commands.add_parser("emulator", help="run the provider emulator")
+    emulator.add_argument("--port", type=int, default=8025)
+    emulator.add_argument("--host", default="127.0.0.1")
+    emulator.add_argument("--data-dir", type=Path, default=Path(".data"))
+
+    commands.add_parser("migrate", help="apply database migrations")
+
+    agent = commands.add_parser("agent", help="manage agents (workspaces)")
+    agent_commands = agent.add_subparsers(dest="agent_command", required=True)
+    create = agent_commands.add_parser("create", help="create an agent and print its keys")
+    create.add_argument("--name", required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.log_level)
+    if args.command == "dev":
+        from deskclone.dev import DevOptions, run_dev
+
+        sys.exit(
+            run_dev(
+                DevOptions(
+                    data_dir=args.data_dir,
+                    host=args.host,
+                    api_port=args.api_port,
+                    temporal_port=args.temporal_port,
+                    ui_port=args.ui_port,
+                    emulator_port=args.emulator_port,
+                    database_url=args.database_url,
+                ),
+                settings,
+            )
+        )
+    elif args.command == "api":
+        from deskclone.serve import run_api
+
+        if args.host:
+            settings.api_host = args.host
+        if args.port:
+            settings.api_port = args.port
+        asyncio.run(run_api(settings))
+    elif args.command == "worker":
+        import worker
+
+        asyncio.run(worker.run(settings))
+    elif args.command == "emulator":
+        _run_emulator(args.host, args.port, args.data_dir)
+    elif args.command == "migrate":
+        migrate(settings)
+    elif args.command == "agent":
+        create_agent(settings, args.name)
+
+
+def migrate(settings: Settings) -> None:
+    from store.db import make_engine
+    from store.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    log.info("database is at the latest migration")
+
+
+def create_agent(settings: Settings, name: str) -> None:
+    import secrets
+
+    from store import agents
+    from store.db import make_engine, transaction
+
+    token = secrets.token_urlsafe(32)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with transaction(engine) as session:
+            agent = agents.create(session, name=name, admin_token=token)
+            public_key = agent.public_key
+    finally:
+        engine.dispose()
+    # The admin token is shown once; only its hash is stored.
+    sys.stdout.write(f"agent: {name}\npublic key: {public_key}\nadmin token: {token}\n")
+
+
+def _run_emulator(host: str, port: int, data_dir: Path) -> None:
+    try:
+        from emulator.server import serve
+    except ImportError:
+        log.error("the provider emulator is not part of this build yet")
+        sys.exit(2)
+    serve(host, port, data_dir)

@@ -1,0 +1,103 @@
+"""Tables. Every row belongs to an agent (a workspace); every query filters by `agent_id`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(**kwargs: Any) -> Any:
+    return Field(sa_type=sa.DateTime(timezone=True), **kwargs)
+
+
+class Agent(SQLModel, table=True):
+    __tablename__ = "agents"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    public_key: str = Field(max_length=64, unique=True)
+    # SHA-256 of the admin token: the token itself is never stored.
+    admin_token_sha256: str = Field(max_length=64, unique=True)
+    escalation_mode: str = Field(default="ticket", max_length=16)
+    escalation_email: str | None = Field(default=None, max_length=320)
+    escalation_phone: str | None = Field(default=None, max_length=64)
+    escalation_live_chat_url: str | None = Field(default=None, max_length=2048)
+    # The next ticket number to hand out; bumped under a row lock (see store.tickets).
+    next_ticket_number: int = Field(default=1)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class Ticket(SQLModel, table=True):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        sa.UniqueConstraint("agent_id", "number", name="uq_tickets_agent_number"),
+        # The natural key of whatever made the ticket (form reference, conversation id,
+        # mailbox + message id): a retried activity finds the ticket instead of making another.
+        sa.UniqueConstraint("agent_id", "source", "source_ref", name="uq_tickets_agent_source_ref"),
+        sa.Index("ix_tickets_agent_updated", "agent_id", "updated_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    agent_id: str = Field(foreign_key="agents.id", index=True, max_length=36)
+    number: int
+    source: str = Field(max_length=16)
+    source_ref: str = Field(max_length=255)
+    status: str = Field(default="open", max_length=16)
+    requester_email: str | None = Field(default=None, max_length=320)
+    requester_name: str | None = Field(default=None, max_length=200)
+    title: str = Field(max_length=500)
+    description: str = Field(sa_type=sa.Text)
+    mailbox_id: str | None = Field(default=None, max_length=36)
+    message_count: int = Field(default=0)
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class TicketMessage(SQLModel, table=True):
+    __tablename__ = "ticket_messages"
+    __table_args__ = (
+        # Appending the same source message twice is a no-op, not a second message.
+        sa.UniqueConstraint("ticket_id", "source_ref", name="uq_ticket_messages_ticket_source_ref"),
+        sa.Index("ix_ticket_messages_ticket_sent", "ticket_id", "sent_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    agent_id: str = Field(foreign_key="agents.id", index=True, max_length=36)
+    ticket_id: str = Field(foreign_key="tickets.id", max_length=36)
+    source_ref: str = Field(max_length=255)
+    author_email: str | None = Field(default=None, max_length=320)
+    author_name: str | None = Field(default=None, max_length=200)
+    # "requester", "visitor", "assistant": who wrote it, as the source knows it.
+    author_role: str = Field(default="requester", max_length=16)
+    body_text: str = Field(sa_type=sa.Text)
+    attachments: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    sent_at: datetime = _ts(default_factory=utcnow)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class TicketEvent(SQLModel, table=True):
+    """An outbox for team notification: written in the same transaction as the change it reports."""
+
+    __tablename__ = "ticket_events"
+    __table_args__ = (sa.Index("ix_ticket_events_agent_pending", "agent_id", "notified_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: str = Field(foreign_key="agents.id", max_length=36)
+    ticket_id: str = Field(foreign_key="tickets.id", index=True, max_length=36)
+    message_id: str | None = Field(default=None, max_length=36)
+    # "ticket_created", "message_added", "status_changed"
+    kind: str = Field(max_length=32)
+    created_at: datetime = _ts(default_factory=utcnow)
+    notified_at: datetime | None = _ts(default=None, nullable=True)

@@ -1,0 +1,7 @@
+"""Deterministic orchestration. `WORKFLOWS` is the worker's only list."""
+
+from __future__ import annotations
+
+from workflows.intake import IntakeWorkflow
+
+WORKFLOWS: list[type] = [IntakeWorkflow]
