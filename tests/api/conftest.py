@@ -1,0 +1,62 @@
+"""API tests: the real app on PostgreSQL, a real Temporal dev server, an in-process worker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from deskclone.settings import Settings
+from store.models import Agent
+from tests.conftest import make_agent, unique_task_queue
+from worker import build_worker
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+    app: Starlette
+    agent: Agent
+    token: str
+    engine: Engine
+    settings: Settings
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def form_url(self, key: str | None = None) -> str:
+        return f"/api/v1/public/{key or self.agent.public_key}/form"
+
+
+@pytest.fixture(scope="session")
+async def api_worker(
+    dev_server_env: WorkflowEnvironment, postgres_engine: Engine
+) -> AsyncIterator[Settings]:
+    settings = Settings(task_queue=unique_task_queue(), worker_max_concurrent_activities=8)
+    with ThreadPoolExecutor(8) as pool:
+        async with build_worker(dev_server_env.client, settings, postgres_engine, pool):
+            yield settings
+
+
+def make_api_settings(base: Settings, **overrides: object) -> Settings:
+    return base.model_copy(update={"public_url": "https://help.example.com", **overrides})
+
+
+@pytest.fixture
+async def api(
+    api_worker: Settings, dev_server_env: WorkflowEnvironment, postgres_engine: Engine
+) -> AsyncIterator[Api]:
+    settings = make_api_settings(api_worker)
+    agent, token = make_agent(postgres_engine)
+    app = create_app(settings, dev_server_env.client, engine=postgres_engine)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5555))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield Api(client, app, agent, token, postgres_engine, settings)
