@@ -1,0 +1,89 @@
+"""Start `deskclone dev` on free ports for a benchmark, and stop it cleanly afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+PG_ADMIN_URL = os.environ.get("DESKCLONE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    name = f"deskclone_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def running_dev(
+    database_url: str | None, extra_env: dict[str, str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Yields dev.json plus `ready_seconds` (process start to dev.json written)."""
+    with tempfile.TemporaryDirectory(prefix="deskclone-bench-") as data_dir:
+        command = [
+            sys.executable,
+            "-m",
+            "deskclone",
+            "dev",
+            "--data-dir",
+            data_dir,
+            "--api-port",
+            str(free_port()),
+            "--temporal-port",
+            str(free_port()),
+            "--ui-port",
+            str(free_port()),
+        ]
+        if database_url:
+            command += ["--database-url", database_url]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DESKCLONE_")}
+        env["DESKCLONE_LOG_LEVEL"] = "WARNING"
+        env.update(extra_env or {})
+        started = time.monotonic()
+        process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+        try:
+            dev_json = Path(data_dir) / "dev.json"
+            while not dev_json.exists():
+                if process.poll() is not None:
+                    raise RuntimeError("deskclone dev exited while starting")
+                if time.monotonic() - started > 120:
+                    raise TimeoutError("deskclone dev did not start within 120 s")
+                time.sleep(0.05)
+            facts: dict[str, Any] = json.loads(dev_json.read_text())
+            facts["ready_seconds"] = time.monotonic() - started
+            yield facts
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]

@@ -1,0 +1,53 @@
+"""The `deskclone` commands that need no running services, run as a user would."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import inspect
+
+from store import agents
+from store.db import make_engine, transaction
+
+
+def deskclone(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESKCLONE_")}
+    env["DESKCLONE_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "deskclone", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_migrate_creates_the_tables_in_the_default_sqlite_file(tmp_path: Path) -> None:
+    done = deskclone("migrate", data_dir=tmp_path / "data")
+    assert done.returncode == 0, done.stderr
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'deskclone.db'}")
+    assert "tickets" in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_agent_create_prints_keys_that_work(tmp_path: Path) -> None:
+    assert deskclone("migrate", data_dir=tmp_path).returncode == 0
+    made = deskclone("agent", "create", "--name", "Acme", data_dir=tmp_path)
+    assert made.returncode == 0, made.stderr
+    token = re.search(r"admin token: (\S+)", made.stdout)
+    key = re.search(r"public key: (pk_\S+)", made.stdout)
+    assert token and key
+    engine = make_engine(f"sqlite:///{tmp_path / 'deskclone.db'}")
+    with transaction(engine) as session:
+        agent = agents.get_by_admin_token(session, token.group(1))
+        assert agent is not None and agent.public_key == key.group(1)
+    engine.dispose()
+
+
+def test_unknown_command_is_a_usage_error(tmp_path: Path) -> None:
+    done = deskclone("frobnicate", data_dir=tmp_path)
+    assert done.returncode == 2 and "invalid choice" in done.stderr
