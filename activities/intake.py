@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from temporalio import activity
@@ -21,6 +22,9 @@ class IntakeMessage:
     at: str  # ISO 8601, timezone-aware
     author_email: str | None = None
     author_name: str | None = None
+    # Identity within the intake when the source has one (the form's single message);
+    # otherwise who said what when.
+    key: str | None = None
 
 
 @dataclass
@@ -101,10 +105,14 @@ def _to_new_message(reference: str, index: int, message: IntakeMessage) -> NewMe
             type="InvalidIntake",
             non_retryable=True,
         )
+    # A message is who said what when: a conversation escalated again (the widget sends it
+    # whole) appends only what is new, whatever the batches it arrived in.
+    key = message.key
+    if key is None:
+        instant = sent_at.astimezone(UTC).isoformat()
+        key = hashlib.sha256(f"{message.role}\0{instant}\0{message.content}".encode()).hexdigest()
     return NewMessage(
-        # Position in the conversation is the message's identity within this intake,
-        # so a conversation escalated again appends only what is new.
-        source_ref=f"{reference}#{index}",
+        source_ref=f"{reference}#{key[:24]}",
         body_text=message.content,
         sent_at=sent_at,
         author_email=message.author_email,

@@ -58,5 +58,6 @@ def create_app(
         engine=db_engine,
         temporal=temporal_client,
         form_limiter=RateLimiter(settings.form_rate_limit_per_minute),
+        escalation_limiter=RateLimiter(settings.escalation_rate_limit_per_minute),
     )
     return app

@@ -29,6 +29,7 @@ class Resources:
     engine: Engine
     temporal: Client
     form_limiter: RateLimiter
+    escalation_limiter: RateLimiter
 
 
 def resources(request: Request) -> Resources:
@@ -69,12 +70,33 @@ async def require_agent(request: Request) -> Agent:
     return agent
 
 
-async def json_body(request: Request) -> Any:
-    raw = await request.body()
+async def json_body(request: Request, max_bytes: int | None = None) -> Any:
+    """The parsed JSON body; `max_bytes` is a tighter cap than the app-wide one for a route."""
+    raw = await _read_capped(request, max_bytes) if max_bytes else await request.body()
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ApiError(400, "invalid_json", f"The body is not valid JSON: {error}") from error
+
+
+async def _read_capped(request: Request, max_bytes: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(max_bytes: int) -> ApiError:
+    return ApiError(
+        413, "payload_too_large", f"The request body is larger than the limit of {max_bytes} bytes."
+    )
 
 
 def client_ip(request: Request) -> str:

@@ -17,11 +17,18 @@ from temporalio.service import RPCError
 
 from activities.intake import IntakeMessage
 from api.errors import ApiError
-from api.schemas import FormSubmission
+from api.schemas import Escalation, FormSubmission
 from deskclone.settings import Settings
 from deskclone.temporal import AGENT_ID
 from store.models import Agent
-from workflows.intake import IntakeInput, IntakeResult, IntakeWorkflow, form_workflow_id
+from workflows.intake import (
+    ADD_MESSAGES_SIGNAL,
+    IntakeInput,
+    IntakeResult,
+    IntakeWorkflow,
+    form_workflow_id,
+    widget_workflow_id,
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,7 @@ async def submit_form(
                 at=datetime.now(UTC).isoformat(),
                 author_email=form.email,
                 author_name=form.name or None,
+                key="submission",
             )
         ],
     )
@@ -69,20 +77,87 @@ async def submit_form(
     return IntakeOutcome(reference, await _wait_for_number(handle, settings.intake_wait_seconds))
 
 
+VISITOR_NAME = "Website visitor"
+TITLE_LENGTH = 120
+
+
+def escalation_intake(agent: Agent, escalation: Escalation) -> IntakeInput:
+    """The ticket a conversation becomes; its messages travel separately, by signal."""
+    first_words = next(
+        (m.content.strip().splitlines()[0] for m in escalation.messages if m.role == "visitor"),
+        "",
+    )
+    if len(first_words) > TITLE_LENGTH:
+        first_words = first_words[: TITLE_LENGTH - 1].rstrip() + "…"
+    return IntakeInput(
+        agent_id=agent.id,
+        source="widget",
+        reference=escalation.conversation_id,
+        title=f"Chat: {first_words}" if first_words else "Chat escalation",
+        description=escalation.reason
+        or "Escalated from the chat widget: the assistant could not answer.",
+        requester_email=escalation.visitor.email,
+        requester_name=escalation.visitor.name or VISITOR_NAME,
+    )
+
+
+def escalation_messages(escalation: Escalation) -> list[IntakeMessage]:
+    visitor = escalation.visitor
+    return [
+        IntakeMessage(
+            role=m.role,
+            content=m.content,
+            at=m.at.isoformat(),
+            author_email=visitor.email if m.role == "visitor" else None,
+            author_name=(visitor.name or VISITOR_NAME) if m.role == "visitor" else "Assistant",
+        )
+        for m in escalation.messages
+    ]
+
+
+async def escalate_to_ticket(
+    client: Client, settings: Settings, agent: Agent, escalation: Escalation
+) -> int | None:
+    """Signal-with-start: a running workflow for this conversation takes the new messages,
+    otherwise a new run starts with them; either way one ticket per conversation."""
+    handle = await _start(
+        client,
+        settings,
+        widget_workflow_id(escalation.conversation_id),
+        escalation_intake(agent, escalation),
+        signal_messages=escalation_messages(escalation),
+    )
+    return await _wait_for_number(handle, settings.intake_wait_seconds)
+
+
 async def _start(
-    client: Client, settings: Settings, workflow_id: str, intake: IntakeInput
+    client: Client,
+    settings: Settings,
+    workflow_id: str,
+    intake: IntakeInput,
+    *,
+    signal_messages: list[IntakeMessage] | None = None,
 ) -> WorkflowHandle[IntakeWorkflow, IntakeResult]:
+    attributes = TypedSearchAttributes([SearchAttributePair(AGENT_ID, intake.agent_id)])
     try:
+        if signal_messages is None:
+            return await client.start_workflow(
+                IntakeWorkflow.run,
+                intake,
+                id=workflow_id,
+                task_queue=settings.task_queue,
+                # A repeated request while the first is running joins that run.
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                search_attributes=attributes,
+            )
         return await client.start_workflow(
             IntakeWorkflow.run,
             intake,
             id=workflow_id,
             task_queue=settings.task_queue,
-            # A repeated request while the first is running joins that run.
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(AGENT_ID, intake.agent_id)]
-            ),
+            search_attributes=attributes,
+            start_signal=ADD_MESSAGES_SIGNAL,
+            start_signal_args=[signal_messages],
         )
     except RPCError as error:
         raise ApiError(

@@ -49,3 +49,22 @@ def ensure_for_token(session: Session, *, name: str, admin_token: str) -> Agent:
     return get_by_admin_token(session, admin_token) or create(
         session, name=name, admin_token=admin_token
     )
+
+
+def set_escalation(
+    session: Session,
+    agent: Agent,
+    *,
+    mode: str,
+    email: str | None,
+    phone: str | None,
+    live_chat_url: str | None,
+) -> Agent:
+    """Replaces the whole behaviour: values the new one does not name are cleared."""
+    agent.escalation_mode = mode
+    agent.escalation_email = email
+    agent.escalation_phone = phone
+    agent.escalation_live_chat_url = live_chat_url
+    session.add(agent)
+    session.flush()
+    return agent

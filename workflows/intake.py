@@ -1,4 +1,11 @@
-"""IntakeWorkflow: one form submission or widget escalation becomes one ticket."""
+"""IntakeWorkflow: one form submission or widget escalation becomes one ticket.
+
+Messages arrive in the input (form) or through the `add_messages` signal (widget, sent with
+signal-with-start). A conversation escalated again while its workflow is still running signals
+that run; the loop below writes every batch before the workflow completes, so nothing a
+visitor said is dropped. Temporal refuses to complete a workflow that has unhandled signals in
+the same task, so a signal arriving at the very end is still drained.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,8 @@ with workflow.unsafe.imports_passed_through():
         IntakeMessage,
     )
     from workflows.policies import DATABASE_WRITE_RETRY, DATABASE_WRITE_TIMEOUT
+
+ADD_MESSAGES_SIGNAL = "add_messages"
 
 
 def form_workflow_id(reference: str) -> str:
@@ -46,21 +55,36 @@ class IntakeResult:
 
 @workflow.defn(name="IntakeWorkflow")
 class IntakeWorkflow:
+    @workflow.init
+    def __init__(self, inp: IntakeInput) -> None:
+        self._pending: list[IntakeMessage] = list(inp.messages)
+
+    @workflow.signal(name=ADD_MESSAGES_SIGNAL)
+    def add_messages(self, messages: list[IntakeMessage]) -> None:
+        self._pending.extend(messages)
+
     @workflow.run
     async def run(self, inp: IntakeInput) -> IntakeResult:
-        made: CreateIntakeTicketResult = await workflow.execute_activity_method(
-            IntakeActivities.create_ticket,
-            CreateIntakeTicketInput(
-                agent_id=inp.agent_id,
-                source=inp.source,
-                reference=inp.reference,
-                title=inp.title,
-                description=inp.description,
-                requester_email=inp.requester_email,
-                requester_name=inp.requester_name,
-                messages=inp.messages,
-            ),
-            start_to_close_timeout=DATABASE_WRITE_TIMEOUT,
-            retry_policy=DATABASE_WRITE_RETRY,
-        )
-        return IntakeResult(made.ticket_id, made.ticket_number, made.created)
+        await workflow.wait_condition(lambda: bool(self._pending))
+        result: IntakeResult | None = None
+        while self._pending:
+            batch, self._pending = self._pending, []
+            made: CreateIntakeTicketResult = await workflow.execute_activity_method(
+                IntakeActivities.create_ticket,
+                CreateIntakeTicketInput(
+                    agent_id=inp.agent_id,
+                    source=inp.source,
+                    reference=inp.reference,
+                    title=inp.title,
+                    description=inp.description,
+                    requester_email=inp.requester_email,
+                    requester_name=inp.requester_name,
+                    messages=batch,
+                ),
+                start_to_close_timeout=DATABASE_WRITE_TIMEOUT,
+                retry_policy=DATABASE_WRITE_RETRY,
+            )
+            created = made.created or (result is not None and result.created)
+            result = IntakeResult(made.ticket_id, made.ticket_number, created)
+        assert result is not None
+        return result

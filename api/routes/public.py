@@ -9,7 +9,7 @@ from starlette.routing import Route
 from api import intake
 from api.deps import client_ip, db, json_body, resources
 from api.errors import ApiError
-from api.schemas import FormSubmission, parse
+from api.schemas import MAX_ESCALATION_BYTES, Escalation, FormSubmission, parse
 from store import agents
 from store.models import Agent
 
@@ -51,7 +51,29 @@ async def form_status(request: Request) -> Response:
     return JSONResponse({"reference": reference, "ticket_number": number})
 
 
+async def escalate(request: Request) -> Response:
+    """What the widget must do when the assistant gives up, as the agent's behaviour says."""
+    res = resources(request)
+    res.escalation_limiter.check(client_ip(request))
+    agent = await agent_for_key(request)
+    escalation = parse(Escalation, await json_body(request, max_bytes=MAX_ESCALATION_BYTES))
+    mode = agent.escalation_mode
+    if mode == "email" and agent.escalation_email:
+        return JSONResponse({"action": "email", "email": agent.escalation_email})
+    if mode == "phone" and agent.escalation_phone:
+        return JSONResponse({"action": "phone", "phone": agent.escalation_phone})
+    if mode == "live_chat" and agent.escalation_live_chat_url:
+        return JSONResponse({"action": "live_chat", "url": agent.escalation_live_chat_url})
+    # "ticket", and "live_chat" with no URL configured, which falls back to a ticket.
+    number = await intake.escalate_to_ticket(res.temporal, res.settings, agent, escalation)
+    if number is None:
+        body = {"action": "ticket", "ticket_number": None, "reference": escalation.conversation_id}
+        return JSONResponse(body, status_code=202)
+    return JSONResponse({"action": "ticket", "ticket_number": number})
+
+
 routes = [
+    Route("/public/{public_key}/escalations", escalate, methods=["POST"]),
     Route("/public/{public_key}/form", submit_form, methods=["POST"]),
     Route("/public/{public_key}/form/{reference}", form_status, methods=["GET"]),
 ]

@@ -35,7 +35,11 @@ async def test_form_submission_becomes_a_ticket(api: Api) -> None:
     assert [(t["number"], t["title"], t["source"]) for t in listed] == [
         (number, "Printer on fire", "form")
     ]
-    assert listed[0]["requester"] == {"email": "ann@example.com", "name": "Ann Lee"}
+    assert listed[0]["requester"] == {
+        "email": "ann@example.com",
+        "name": "Ann Lee",
+        "reachable_by_email": True,
+    }
     detail = (await api.client.get(f"/api/v1/tickets/{listed[0]['id']}", headers=api.auth)).json()
     assert [m["body_text"] for m in detail["messages"]] == [FORM["description"]]
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,7 +18,7 @@ from activities.intake import CreateIntakeTicketInput, CreateIntakeTicketResult,
 from deskclone.settings import Settings
 from tests.conftest import make_agent, unique_task_queue
 from worker import build_worker
-from workflows.intake import IntakeInput, IntakeWorkflow, form_workflow_id
+from workflows.intake import ADD_MESSAGES_SIGNAL, IntakeInput, IntakeWorkflow, form_workflow_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -132,3 +133,46 @@ def test_workflow_modules_import_database_code_only_through_pass_through() -> No
                     "typing",
                     "asyncio",
                 }, f"{path.name} imports {module} outside pass-through"
+
+
+async def test_messages_signalled_while_writing_are_written_before_completion(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    batches: list[list[str]] = []
+    first_write_started = asyncio.Event()
+    release_first_write = asyncio.Event()
+
+    @activity.defn(name="create_ticket")
+    async def recording_create_ticket(inp: CreateIntakeTicketInput) -> CreateIntakeTicketResult:
+        batches.append([m.content for m in inp.messages])
+        if len(batches) == 1:
+            first_write_started.set()
+            await release_first_write.wait()
+        return CreateIntakeTicketResult(ticket_id="t", ticket_number=3, created=len(batches) == 1)
+
+    task_queue = unique_task_queue()
+    async with Worker(
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[IntakeWorkflow],
+        activities=[recording_create_ticket],
+    ):
+        start = intake_input("agent", "conv")
+        start.messages = []
+        handle = await time_skipping_env.client.start_workflow(
+            IntakeWorkflow.run,
+            start,
+            id=f"intake:widget:{uuid.uuid4()}",
+            task_queue=task_queue,
+            start_signal=ADD_MESSAGES_SIGNAL,
+            start_signal_args=[[IntakeMessage("visitor", "hello", "2026-11-25T10:00:00+00:00")]],
+        )
+        await first_write_started.wait()
+        await handle.signal(
+            ADD_MESSAGES_SIGNAL,
+            [IntakeMessage("visitor", "still there?", "2026-11-25T10:05:00+00:00")],
+        )
+        release_first_write.set()
+        result = await handle.result()
+    assert batches == [["hello"], ["still there?"]]
+    assert result.created and result.ticket_number == 3
