@@ -1,0 +1,49 @@
+"""`create_emulator_app`: the provider emulator as one Starlette app.
+
+Routes: Google OAuth (`emulator.google_oauth`), the Gmail API
+(`emulator.gmail`), Google batch (`emulator.batch`) and the control API
+(`emulator.control`). The Microsoft side plugs in here with its own route
+list over the same `EmulatorState`.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from emulator.batch import batch_routes
+from emulator.control import control_routes
+from emulator.errors import ControlError, control_error_response
+from emulator.gmail import gmail_routes
+from emulator.google_oauth import google_oauth_routes
+from emulator.state import EmulatorState
+
+
+async def _control_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ControlError)
+    return control_error_response(exc.status, exc.code, exc.message)
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    # Unknown paths and methods answer in the project's error shape, not plain text.
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return control_error_response(exc.status_code, code, str(exc.detail))
+
+
+def create_emulator_app(state: EmulatorState | None = None) -> Starlette:
+    """The emulator app over `state` (a fresh one when omitted), at `app.state.emulator`."""
+    world = state if state is not None else EmulatorState()
+    app = Starlette(
+        routes=[
+            *google_oauth_routes(world),
+            *gmail_routes(world),
+            *batch_routes(world),
+            *control_routes(world),
+        ],
+        exception_handlers={ControlError: _control_error, HTTPException: _http_error},
+    )
+    app.state.emulator = world
+    return app

@@ -1,0 +1,294 @@
+"""Google's OAuth 2.0 endpoints: auto-consent, token exchange/refresh, revoke.
+
+`GET /o/oauth2/auth` (and `/o/oauth2/v2/auth`) approves at once as
+`login_hint`, so the whole flow runs without a person. Stricter than Google
+where the project must not cut corners: `state` and PKCE S256 are required.
+Like Google, a refresh token is only issued for `access_type=offline`, and
+only when the user has no working one for that client unless the app forces
+the consent screen with `prompt=consent`, which is what a Reconnect needs.
+
+`POST /token` accepts client credentials in the form body (google-auth) or as
+HTTP Basic (requests-oauthlib); both must work.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import html
+import json
+import re
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from emulator.api import roll_fault
+from emulator.errors import oauth_error
+from emulator.faults import Fault
+from emulator.state import EmulatorState, InvalidAddressError, Mailbox, ProviderConflictError
+from emulator.tokens import OAuthClient
+
+PROVIDER = "gmail"
+AUTH_PATHS = ("/o/oauth2/auth", "/o/oauth2/v2/auth")
+TOKEN_PATH = "/token"
+REVOKE_PATH = "/revoke"
+ISSUER = "https://accounts.google.com"
+REVOKED_DESCRIPTION = "Token has been expired or revoked."
+_VERIFIER_CHARS = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+
+
+def _page(status: int, error: str, description: str) -> HTMLResponse:
+    """Google's consent screen shows errors as a page, not a redirect."""
+    title = f"Error {status}: {html.escape(error)}"
+    body = (
+        f"<!doctype html><html><head><title>{title}</title></head>"
+        f"<body><h1>{title}</h1><p>{html.escape(description)}</p></body></html>"
+    )
+    return HTMLResponse(body, status_code=status)
+
+
+def _token_fault(fault: Fault) -> Response:
+    assert fault.status is not None
+    # google-auth treats these error codes (and 5xx/429) as retryable.
+    error = "rate_limit_exceeded" if fault.status == 429 else "internal_failure"
+    response = oauth_error(fault.status, error, "Backend Error")
+    response.headers.update(fault.retry_after_header())
+    return response
+
+
+def _b64url_json(value: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def id_token(client_id: str, mailbox: Mailbox, nonce: str | None, now: float, life: int) -> str:
+    """An unsigned (`alg: none`) JWT with Google's claims; only decoded, never verified."""
+    claims: dict[str, object] = {
+        "iss": ISSUER,
+        "azp": client_id,
+        "aud": client_id,
+        "sub": mailbox.subject_id,
+        "email": mailbox.address,
+        "email_verified": True,
+        "iat": int(now),
+        "exp": int(now) + life,
+    }
+    if nonce:
+        claims["nonce"] = nonce
+    return _b64url_json({"alg": "none", "typ": "JWT"}) + "." + _b64url_json(claims) + "."
+
+
+def s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+async def _authorize(state: EmulatorState, request: Request) -> Response:
+    q = request.query_params
+    client = state.tokens.client(PROVIDER, q.get("client_id", ""))
+    if client is None:
+        return _page(401, "invalid_client", "The OAuth client was not found.")
+    redirect_uri = q.get("redirect_uri", "")
+    target = urlsplit(redirect_uri)
+    if target.scheme not in ("http", "https") or not target.netloc:
+        return _page(400, "redirect_uri_mismatch", f"Bad redirect_uri: {redirect_uri!r}")
+    if q.get("response_type") != "code":
+        return _page(400, "unsupported_response_type", "response_type must be 'code'.")
+    missing = [p for p in ("scope", "state", "code_challenge") if not q.get(p)]
+    if missing:
+        return _page(400, "invalid_request", f"Missing required parameter: {missing[0]}")
+    if q.get("code_challenge_method") != "S256":
+        return _page(400, "invalid_request", "code_challenge_method must be S256.")
+    login_hint = q.get("login_hint", "")
+    if not login_hint:
+        return _page(
+            400,
+            "invalid_request",
+            "Missing login_hint: the emulator's consent screen signs in as the login_hint "
+            "address, so the authorization URL must carry one.",
+        )
+    try:
+        mailbox, _ = state.ensure_mailbox(PROVIDER, login_hint)
+    except (InvalidAddressError, ProviderConflictError) as error:
+        return _page(400, "invalid_request", str(error))
+    offline = q.get("access_type") == "offline"
+    forced = "consent" in q.get("prompt", "").split()
+    grant = state.tokens.new_code(
+        provider=PROVIDER,
+        client_id=client.client_id,
+        address=mailbox.address,
+        redirect_uri=redirect_uri,
+        scope=q["scope"],
+        code_challenge=q["code_challenge"],
+        nonce=q.get("nonce"),
+        offline=offline,
+        issue_refresh_token=offline
+        and (forced or not state.tokens.has_live_grant(client.client_id, mailbox.address)),
+    )
+    answer = urlencode({"state": q["state"], "code": grant.code, "scope": grant.scope})
+    separator = "&" if target.query else "?"
+    return RedirectResponse(redirect_uri + separator + answer, status_code=302)
+
+
+def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, str | None] | None:
+    """(client_id, client_secret) from HTTP Basic or from the form body."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        client_id, _, secret = decoded.partition(":")
+        # RFC 6749 §2.3.1 form-encodes both before Basic; unquoting plain ones is harmless.
+        return unquote_plus(client_id), unquote_plus(secret)
+    if "client_id" in form:
+        return form["client_id"], form.get("client_secret")
+    return None
+
+
+def _token_body(
+    state: EmulatorState,
+    client: OAuthClient,
+    mailbox: Mailbox,
+    scope: str,
+    refresh_token: str | None,
+    *,
+    nonce: str | None,
+    with_id_token: bool,
+) -> JSONResponse:
+    lifetime = state.access_token_lifetime
+    access = state.tokens.issue_access(
+        provider=PROVIDER,
+        client_id=client.client_id,
+        address=mailbox.address,
+        scope=scope,
+        lifetime=lifetime,
+    )
+    body: dict[str, object] = {"access_token": access.token, "expires_in": lifetime}
+    if refresh_token is not None:
+        body["refresh_token"] = refresh_token
+    body["scope"] = scope
+    body["token_type"] = "Bearer"
+    if with_id_token:
+        body["id_token"] = id_token(client.client_id, mailbox, nonce, state.clock(), lifetime)
+    return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+
+def _exchange_code(state: EmulatorState, client: OAuthClient, form: dict[str, str]) -> Response:
+    if not form.get("code"):
+        return oauth_error(400, "invalid_request", "Missing required parameter: code")
+    grant = state.tokens.take_code(form["code"])
+    if grant is None or grant.client_id != client.client_id:
+        return oauth_error(400, "invalid_grant", "Malformed auth code.")
+    if form.get("redirect_uri") != grant.redirect_uri:
+        return oauth_error(400, "redirect_uri_mismatch", "Bad Request")
+    verifier = form.get("code_verifier")
+    if not verifier:
+        return oauth_error(400, "invalid_grant", "Missing code verifier.")
+    if not _VERIFIER_CHARS.match(verifier) or s256(verifier) != grant.code_challenge:
+        return oauth_error(400, "invalid_grant", "Invalid code verifier.")
+    mailbox = state.mailbox(grant.address)
+    if mailbox is None:
+        return oauth_error(400, "invalid_grant", REVOKED_DESCRIPTION)
+    refresh = None
+    if grant.issue_refresh_token:
+        refresh = state.tokens.issue_refresh(
+            provider=PROVIDER,
+            client_id=client.client_id,
+            address=mailbox.address,
+            scope=grant.scope,
+        ).token
+    return _token_body(
+        state, client, mailbox, grant.scope, refresh, nonce=grant.nonce, with_id_token=True
+    )
+
+
+def _refresh(state: EmulatorState, client: OAuthClient, form: dict[str, str]) -> Response:
+    if not form.get("refresh_token"):
+        return oauth_error(400, "invalid_request", "Missing required parameter: refresh_token")
+    record = state.tokens.refresh_token(form["refresh_token"])
+    mailbox = state.mailbox(record.address) if record is not None else None
+    if record is None or mailbox is None:
+        return oauth_error(400, "invalid_grant", REVOKED_DESCRIPTION)
+    if record.client_id != client.client_id:
+        return oauth_error(400, "unauthorized_client", "Unauthorized")
+    rotated = None
+    if mailbox.rotate_refresh_tokens:
+        # The old token dies at once, so a client that drops the new one fails loudly.
+        state.tokens.drop_refresh(record.token)
+        rotated = state.tokens.issue_refresh(
+            provider=PROVIDER,
+            client_id=client.client_id,
+            address=mailbox.address,
+            scope=record.scope,
+        ).token
+    return _token_body(
+        state,
+        client,
+        mailbox,
+        record.scope,
+        rotated,
+        nonce=None,
+        with_id_token="openid" in record.scope.split(),
+    )
+
+
+async def _token(state: EmulatorState, request: Request) -> Response:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return oauth_error(400, "invalid_request", "Expected a form-encoded body.")
+    body = (await request.body()).decode("utf-8", "replace")
+    form = dict(parse_qsl(body, keep_blank_values=True))
+    credentials = _client_credentials(request, form)
+    if credentials is None:
+        return oauth_error(400, "invalid_request", "Could not determine client ID from request.")
+    client = state.tokens.client(PROVIDER, credentials[0])
+    if client is None:
+        return oauth_error(401, "invalid_client", "The OAuth client was not found.")
+    if credentials[1] != client.client_secret:
+        return oauth_error(401, "invalid_client", "Unauthorized")
+    grant_type = form.get("grant_type", "")
+    if grant_type == "authorization_code":
+        return _exchange_code(state, client, form)
+    if grant_type == "refresh_token":
+        return _refresh(state, client, form)
+    return oauth_error(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type}")
+
+
+async def _revoke(state: EmulatorState, request: Request) -> Response:
+    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    token = form.get("token") or request.query_params.get("token", "")
+    owner = state.tokens.refresh_token(token) or state.tokens.valid_access(token)
+    if owner is None:
+        return oauth_error(400, "invalid_token", "Token expired or revoked")
+    # Revoking either token ends the whole grant, as with Google.
+    state.tokens.revoke_grant(owner.client_id, owner.address)
+    return JSONResponse({})
+
+
+def google_oauth_routes(state: EmulatorState) -> list[Route]:
+    def counted(
+        method: str, path: str, handler: Callable[[EmulatorState, Request], Awaitable[Response]]
+    ) -> Route:
+        key = f"{method} {path}"
+
+        async def endpoint(request: Request) -> Response:
+            state.requests.record(key)
+            # OAuth endpoints are only faulted by a fault naming their route.
+            fault = await roll_fault(state, PROVIDER, key, api=False)
+            if fault is None:
+                return await handler(state, request)
+            if method == "GET":
+                return _page(fault.status or 500, "server_error", "Injected fault.")
+            return _token_fault(fault)
+
+        return Route(path, endpoint, methods=[method])
+
+    return [
+        *(counted("GET", path, _authorize) for path in AUTH_PATHS),
+        counted("POST", TOKEN_PATH, _token),
+        counted("POST", REVOKE_PATH, _revoke),
+    ]
