@@ -32,7 +32,7 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=build_activities(engine),
+        activities=build_activities(engine, settings),
         # Activities are synchronous database code: they run on this pool, not the event loop.
         activity_executor=executor,
         max_concurrent_activities=settings.worker_max_concurrent_activities,

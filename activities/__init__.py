@@ -8,8 +8,22 @@ from typing import Any
 from sqlalchemy import Engine
 
 from activities.intake import IntakeActivities
+from activities.mailbox import MailboxActivities, ProviderFactory
+from deskclone.crypto import Cipher
+from deskclone.settings import Settings
+from providers.registry import build_provider
 
 
-def build_activities(engine: Engine) -> list[Callable[..., Any]]:
+def build_activities(
+    engine: Engine, settings: Settings, provider_factory: ProviderFactory = build_provider
+) -> list[Callable[..., Any]]:
     intake = IntakeActivities(engine)
-    return [intake.create_ticket]
+    cipher = Cipher.from_settings(settings) if settings.secret_key else None
+    mailbox = MailboxActivities(engine, settings, cipher, provider_factory)
+    return [
+        intake.create_ticket,
+        mailbox.fetch_new_mail,
+        mailbox.filter_mail,
+        mailbox.create_tickets,
+        mailbox.set_mailbox_status,
+    ]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -21,6 +22,8 @@ class Settings(BaseSettings):
 
     admin_token: SecretStr | None = None
     secret_key: SecretStr | None = None
+    # Keys that encrypted stored tokens before the current one (comma-separated in the env).
+    old_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
 
     # Where the API is reachable from a browser; used in embed snippets.
     public_url: str = "http://127.0.0.1:8000"
@@ -28,6 +31,21 @@ class Settings(BaseSettings):
     api_port: int = 8000
 
     log_level: str = "INFO"
+
+    # Providers. Every URL is a setting, so the emulator and the real services run the same code.
+    google_client_id: str = "deskclone-emulator.apps.googleusercontent.com"
+    google_client_secret: SecretStr = SecretStr("deskclone-emulator-google-secret")
+    google_auth_uri: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_uri: str = "https://oauth2.googleapis.com/token"
+    gmail_api_url: str = "https://gmail.googleapis.com"
+    # A CA bundle for provider endpoints (the emulator's); None means the system's trust store.
+    provider_ca_bundle: Path | None = None
+    # Timeout for one provider HTTP request, in seconds.
+    provider_timeout_seconds: float = Field(default=20.0, gt=0)
+    # How far back the first sync of a newly connected mailbox reaches.
+    initial_import_days: int = Field(default=7, ge=0)
+    # How long an OAuth `state` stays usable.
+    oauth_state_ttl_seconds: int = Field(default=600, ge=30)
 
     # Limits.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -45,6 +63,13 @@ class Settings(BaseSettings):
         for prefix in ("postgres://", "postgresql://"):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @field_validator("old_secret_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @property

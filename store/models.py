@@ -101,3 +101,82 @@ class TicketEvent(SQLModel, table=True):
     kind: str = Field(max_length=32)
     created_at: datetime = _ts(default_factory=utcnow)
     notified_at: datetime | None = _ts(default=None, nullable=True)
+
+
+class Mailbox(SQLModel, table=True):
+    """A connected Gmail or Outlook mailbox. Disconnecting keeps the row (and its tickets)."""
+
+    __tablename__ = "mailboxes"
+    __table_args__ = (
+        sa.UniqueConstraint("agent_id", "provider", "address", name="uq_mailboxes_agent_address"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    agent_id: str = Field(foreign_key="agents.id", index=True, max_length=36)
+    provider: str = Field(max_length=16)
+    address: str = Field(max_length=320)
+    # "active", "auth_expired", "disconnected"
+    status: str = Field(default="active", max_length=16)
+    allowed_senders: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    poll_interval_seconds: int = Field(default=60)
+    # The provider's opaque sync cursor; advanced only after the mail it covers is stored.
+    cursor: str | None = Field(default=None, sa_type=sa.Text)
+    # Fernet token of the provider credentials (refresh token and all); never stored plain.
+    credentials_encrypted: str | None = Field(default=None, sa_type=sa.Text)
+    last_polled_at: datetime | None = _ts(default=None, nullable=True)
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class InboundMessage(SQLModel, table=True):
+    """The inbound ledger: one row per provider message, whatever became of it, and why."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        # A re-fetched page or a retried activity finds the row instead of adding one.
+        sa.UniqueConstraint(
+            "mailbox_id", "provider_message_id", name="uq_inbound_mailbox_provider_message"
+        ),
+        sa.Index("ix_inbound_mailbox_created", "mailbox_id", "created_at"),
+        sa.Index("ix_inbound_mailbox_outcome", "mailbox_id", "outcome"),
+        sa.Index("ix_inbound_agent_message_id", "agent_id", "internet_message_id"),
+        sa.Index("ix_inbound_mailbox_thread", "mailbox_id", "provider_thread_id"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    agent_id: str = Field(foreign_key="agents.id", max_length=36)
+    mailbox_id: str = Field(foreign_key="mailboxes.id", max_length=36)
+    provider_message_id: str = Field(max_length=255)
+    provider_thread_id: str | None = Field(default=None, max_length=255)
+    internet_message_id: str | None = Field(default=None, max_length=998)
+    from_address: str | None = Field(default=None, max_length=320)
+    from_name: str | None = Field(default=None, max_length=200)
+    subject: str = Field(default="", max_length=998)
+    received_at: datetime | None = _ts(default=None, nullable=True)
+    size: int = Field(default=0)
+    raw: bytes = Field(sa_type=sa.LargeBinary)
+    # "pending", "ticket_created", "appended", "skipped", "failed"
+    outcome: str = Field(default="pending", max_length=16)
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    ticket_id: str | None = Field(default=None, max_length=36)
+    created_at: datetime = _ts(default_factory=utcnow)
+    processed_at: datetime | None = _ts(default=None, nullable=True)
+
+
+class OAuthState(SQLModel, table=True):
+    """A pending OAuth consent: single-use, expiring, held server-side with its PKCE verifier."""
+
+    __tablename__ = "oauth_states"
+
+    state: str = Field(primary_key=True, max_length=64)
+    agent_id: str = Field(foreign_key="agents.id", max_length=36)
+    provider: str = Field(max_length=16)
+    # Fernet token of the PKCE code verifier.
+    verifier_encrypted: str = Field(sa_type=sa.Text)
+    # Set for a Reconnect: the consent must come back for this mailbox's own account.
+    mailbox_id: str | None = Field(default=None, max_length=36)
+    login_hint: str | None = Field(default=None, max_length=320)
+    created_at: datetime = _ts(default_factory=utcnow)
+    expires_at: datetime = _ts()
+    used_at: datetime | None = _ts(default=None, nullable=True)

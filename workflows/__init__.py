@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from workflows.intake import IntakeWorkflow
+from workflows.mailbox import MailboxWorkflow
 
-WORKFLOWS: list[type] = [IntakeWorkflow]
+WORKFLOWS: list[type] = [IntakeWorkflow, MailboxWorkflow]

@@ -15,3 +15,19 @@ DATABASE_WRITE_RETRY = RetryPolicy(
     non_retryable_error_types=["AgentNotFound", "InvalidIntake"],
 )
 DATABASE_WRITE_TIMEOUT = timedelta(seconds=30)
+
+# Provider calls: Temporal's policy is the only retry (the client libraries' own are off).
+# Throttling overrides the interval with the provider's Retry-After (next_retry_delay).
+# A poll that cannot finish within FETCH_GIVE_UP is abandoned until the next interval, so a
+# long provider outage never keeps a mailbox from hearing `disconnect`.
+FETCH_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    non_retryable_error_types=["AuthExpired"],
+)
+FETCH_ATTEMPT_TIMEOUT = timedelta(minutes=2)
+FETCH_GIVE_UP = timedelta(minutes=10)
+
+# Filtering and ticket creation touch only the database.
+MAIL_PROCESSING_TIMEOUT = timedelta(minutes=5)

@@ -43,7 +43,8 @@ def test_every_activity_is_registered(sqlite_engine: Engine) -> None:
                     if activity._Definition.from_callable(attr) is not None:
                         defined.add(activity._Definition.must_from_callable(attr).name)
     registered = {
-        activity._Definition.must_from_callable(a).name for a in build_activities(sqlite_engine)
+        activity._Definition.must_from_callable(a).name
+        for a in build_activities(sqlite_engine, Settings())
     }
     assert defined == registered
 

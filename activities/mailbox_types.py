@@ -1,0 +1,54 @@
+"""Mailbox activity inputs and results: ids and small values, never mail or secrets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class FetchInput:
+    mailbox_id: str
+    max_messages: int = 100
+
+
+@dataclass
+class FetchResult:
+    # Ledger rows to filter and ticket: this page's new mail plus any row an earlier,
+    # interrupted poll stored but did not finish.
+    ledger_ids: list[str] = field(default_factory=list)
+    more: bool = False
+    cursor: str | None = None
+    fetched: int = 0
+
+
+@dataclass
+class FilterInput:
+    mailbox_id: str
+    ledger_ids: list[str]
+
+
+@dataclass
+class FilterResult:
+    accepted_ids: list[str] = field(default_factory=list)
+    skipped: int = 0
+
+
+@dataclass
+class CreateTicketsInput:
+    mailbox_id: str
+    ledger_ids: list[str]
+
+
+@dataclass
+class CreateTicketsResult:
+    tickets_created: int = 0
+    appended: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+@dataclass
+class SetStatusInput:
+    mailbox_id: str
+    status: str  # "active", "auth_expired"
+    last_error: str | None = None

@@ -1,0 +1,1 @@
+"""Mailbox providers behind one small protocol (`providers.base`)."""

@@ -1,0 +1,163 @@
+"""Mailbox queries. Admin-facing ones are scoped by agent; the worker's take a mailbox id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from store.models import InboundMessage, Mailbox, OAuthState, utcnow
+
+OUTCOMES = ("ticket_created", "appended", "skipped", "failed")
+
+
+def get(session: Session, agent_id: str, mailbox_id: str) -> Mailbox | None:
+    return session.exec(
+        select(Mailbox).where(Mailbox.agent_id == agent_id, Mailbox.id == mailbox_id)
+    ).first()
+
+
+def get_for_worker(session: Session, mailbox_id: str) -> Mailbox | None:
+    """The worker acts for whichever agent owns the mailbox; the row says which."""
+    return session.get(Mailbox, mailbox_id)
+
+
+def list_for_agent(session: Session, agent_id: str) -> Sequence[Mailbox]:
+    return session.exec(
+        select(Mailbox)
+        .where(Mailbox.agent_id == agent_id, Mailbox.status != "disconnected")
+        .order_by(col(Mailbox.created_at))
+    ).all()
+
+
+def find_by_address(session: Session, agent_id: str, provider: str, address: str) -> Mailbox | None:
+    return session.exec(
+        select(Mailbox).where(
+            Mailbox.agent_id == agent_id,
+            Mailbox.provider == provider,
+            Mailbox.address == address.lower(),
+        )
+    ).first()
+
+
+def connect(
+    session: Session, *, agent_id: str, provider: str, address: str, credentials_encrypted: str
+) -> tuple[Mailbox, bool]:
+    """Create the mailbox, or bring back a disconnected one with its settings and history.
+
+    Returns the mailbox and whether it needs a fresh sync cursor (new or was disconnected).
+    """
+    mailbox = find_by_address(session, agent_id, provider, address)
+    fresh = mailbox is None or mailbox.status == "disconnected"
+    if mailbox is None:
+        mailbox = Mailbox(agent_id=agent_id, provider=provider, address=address.lower())
+    if fresh:
+        mailbox.cursor = None
+    mailbox.status = "active"
+    mailbox.last_error = None
+    mailbox.credentials_encrypted = credentials_encrypted
+    mailbox.updated_at = utcnow()
+    session.add(mailbox)
+    session.flush()
+    return mailbox, fresh
+
+
+def reconnect(session: Session, mailbox: Mailbox, credentials_encrypted: str) -> Mailbox:
+    """New credentials for the same mailbox: every setting and the cursor stay as they were."""
+    mailbox.credentials_encrypted = credentials_encrypted
+    mailbox.status = "active"
+    mailbox.last_error = None
+    mailbox.updated_at = utcnow()
+    session.add(mailbox)
+    session.flush()
+    return mailbox
+
+
+def update_settings(
+    session: Session,
+    mailbox: Mailbox,
+    *,
+    allowed_senders: list[str] | None,
+    poll_interval_seconds: int | None,
+) -> Mailbox:
+    if allowed_senders is not None:
+        mailbox.allowed_senders = allowed_senders
+    if poll_interval_seconds is not None:
+        mailbox.poll_interval_seconds = poll_interval_seconds
+    mailbox.updated_at = utcnow()
+    session.add(mailbox)
+    session.flush()
+    return mailbox
+
+
+def set_status(
+    session: Session, mailbox: Mailbox, status: str, last_error: str | None = None
+) -> Mailbox:
+    mailbox.status = status
+    mailbox.last_error = last_error
+    if status == "disconnected":
+        # A disconnected mailbox keeps no way to read mail.
+        mailbox.credentials_encrypted = None
+    mailbox.updated_at = utcnow()
+    session.add(mailbox)
+    session.flush()
+    return mailbox
+
+
+def record_poll(
+    session: Session,
+    mailbox: Mailbox,
+    *,
+    cursor: str | None,
+    credentials_encrypted: str | None,
+    polled_at: datetime,
+) -> None:
+    """Called only after the page's messages are in the ledger: the cursor never runs ahead."""
+    if cursor is not None:
+        mailbox.cursor = cursor
+    if credentials_encrypted is not None:
+        mailbox.credentials_encrypted = credentials_encrypted
+    mailbox.last_polled_at = polled_at
+    mailbox.last_error = None
+    session.add(mailbox)
+    session.flush()
+
+
+def counts(session: Session, mailbox_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    result = {mid: dict.fromkeys(OUTCOMES, 0) for mid in mailbox_ids}
+    if not mailbox_ids:
+        return result
+    rows = session.exec(
+        select(InboundMessage.mailbox_id, InboundMessage.outcome, sa.func.count())
+        .where(col(InboundMessage.mailbox_id).in_(mailbox_ids))
+        .group_by(col(InboundMessage.mailbox_id), col(InboundMessage.outcome))
+    ).all()
+    for mailbox_id, outcome, count in rows:
+        if outcome in OUTCOMES:
+            result[mailbox_id][outcome] = count
+    return result
+
+
+def save_oauth_state(session: Session, state: OAuthState) -> None:
+    session.add(state)
+    session.flush()
+
+
+def take_oauth_state(session: Session, state: str, provider: str) -> OAuthState | None:
+    """Single use: the row is marked used under a lock, so a replayed callback finds nothing."""
+    row = session.exec(
+        select(OAuthState)
+        .where(OAuthState.state == state, OAuthState.provider == provider)
+        .with_for_update()
+    ).first()
+    if row is None or row.used_at is not None:
+        return None
+    row.used_at = utcnow()
+    session.add(row)
+    session.flush()
+    expires = (
+        row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=utcnow().tzinfo)
+    )
+    return row if expires > utcnow() else None

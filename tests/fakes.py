@@ -1,0 +1,91 @@
+"""An in-memory MailboxProvider for workflow and activity tests (the real provider is tested
+against the emulator with the real client libraries)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from deskclone.settings import Settings
+from providers.base import AuthExpired, Credentials, RawMessage, SyncPage, Throttled, Transient
+
+
+def make_email(
+    *,
+    sender: str = "ann@customer.example",
+    to: str = "support@acme.example",
+    subject: str = "Printer on fire",
+    body: str = "Smoke from tray 2.",
+    message_id: str | None = None,
+    in_reply_to: str | None = None,
+    headers: dict[str, str] | None = None,
+    date: datetime | None = None,
+) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = message_id or make_msgid(domain="customer.example")
+    message["Date"] = format_datetime(date or datetime(2026, 11, 25, 10, 0).astimezone())
+    if in_reply_to:
+        message["In-Reply-To"] = in_reply_to
+        message["References"] = in_reply_to
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(body)
+    return message.as_bytes()
+
+
+class FakeMailbox:
+    """What the provider would hold: messages in arrival order, plus switches for trouble."""
+
+    def __init__(self) -> None:
+        self.messages: list[RawMessage] = []
+        self.revoked = False
+        self.throttle_once: float | None = None
+        self.fail_once = False
+        self.fetch_calls = 0
+        self._lock = threading.Lock()
+
+    def deliver(self, raw: bytes, thread_id: str | None = None) -> str:
+        with self._lock:
+            message_id = f"m{len(self.messages) + 1}"
+            self.messages.append(RawMessage(message_id, thread_id or f"t{message_id}", raw))
+            return message_id
+
+
+class FakeProvider:
+    def __init__(self, mailbox: FakeMailbox, credentials: Credentials) -> None:
+        self.mailbox = mailbox
+        self._credentials = credentials
+
+    def initial_cursor(self, since: datetime) -> str:
+        return "0"
+
+    def fetch_page(self, cursor: str, max_messages: int) -> SyncPage:
+        box = self.mailbox
+        box.fetch_calls += 1
+        if box.revoked:
+            raise AuthExpired("invalid_grant")
+        if box.throttle_once is not None:
+            delay, box.throttle_once = box.throttle_once, None
+            raise Throttled("429", retry_after=delay)
+        if box.fail_once:
+            box.fail_once = False
+            raise Transient("503")
+        start = int(cursor)
+        page = box.messages[start : start + max_messages]
+        end = start + len(page)
+        return SyncPage(page, str(end), more=end < len(box.messages))
+
+    def credentials(self) -> Credentials:
+        return self._credentials
+
+
+def fake_factory(mailbox: FakeMailbox):  # type: ignore[no-untyped-def]
+    def build(_settings: Settings, _provider: str, credentials: Credentials) -> FakeProvider:
+        return FakeProvider(mailbox, credentials)
+
+    return build

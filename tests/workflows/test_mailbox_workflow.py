@@ -1,0 +1,227 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import select
+from temporalio.client import WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities import build_activities
+from deskclone.crypto import Cipher
+from deskclone.settings import Settings
+from providers.base import Credentials
+from store import mailboxes
+from store.db import transaction
+from store.models import InboundMessage, Mailbox, Ticket
+from tests.conftest import make_agent, unique_task_queue
+from tests.fakes import FakeMailbox, fake_factory, make_email
+from workflows import WORKFLOWS
+from workflows.mailbox import (
+    MAILBOX_STATUS,
+    MailboxInput,
+    MailboxState,
+    MailboxWorkflow,
+    SettingsChanged,
+    mailbox_workflow_id,
+)
+
+SECRET = "test-secret-key"
+
+
+@dataclass
+class Harness:
+    env: WorkflowEnvironment
+    engine: Engine
+    box: FakeMailbox
+    mailbox_id: str
+    agent_id: str
+    task_queue: str
+
+    async def start(
+        self, polls_per_run: int = 500
+    ) -> WorkflowHandle[MailboxWorkflow, MailboxState]:
+        state = MailboxState(self.mailbox_id, self.agent_id, "gmail", poll_interval_seconds=60)
+        return await self.env.client.start_workflow(
+            MailboxWorkflow.run,
+            MailboxInput(state, polls_per_run),
+            id=mailbox_workflow_id(self.mailbox_id),
+            task_queue=self.task_queue,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(MAILBOX_STATUS, "active")]
+            ),
+        )
+
+    def tickets(self) -> list[Ticket]:
+        with transaction(self.engine) as session:
+            return list(
+                session.exec(select(Ticket).where(Ticket.mailbox_id == self.mailbox_id)).all()
+            )
+
+    def mailbox(self) -> Mailbox:
+        with transaction(self.engine) as session:
+            found = mailboxes.get_for_worker(session, self.mailbox_id)
+            assert found is not None
+            return found
+
+
+@pytest.fixture
+async def harness(
+    time_skipping_env: WorkflowEnvironment, sqlite_engine: Engine
+) -> AsyncIterator[Harness]:
+    agent, _ = make_agent(sqlite_engine)
+    cipher = Cipher(SECRET)
+    with transaction(sqlite_engine) as session:
+        mailbox, _ = mailboxes.connect(
+            session,
+            agent_id=agent.id,
+            provider="gmail",
+            address=f"support-{uuid.uuid4().hex[:6]}@acme.example",
+            credentials_encrypted=cipher.encrypt_credentials(Credentials(refresh_token="r")),
+        )
+    box = FakeMailbox()
+    settings = Settings(
+        secret_key=SECRET, task_queue=unique_task_queue(), worker_max_concurrent_activities=4
+    )
+    with ThreadPoolExecutor(4) as pool:
+        async with Worker(
+            time_skipping_env.client,
+            task_queue=settings.task_queue,
+            workflows=WORKFLOWS,
+            activities=build_activities(sqlite_engine, settings, fake_factory(box)),
+            activity_executor=pool,
+            max_concurrent_activities=4,
+        ):
+            yield Harness(
+                time_skipping_env, sqlite_engine, box, mailbox.id, agent.id, settings.task_queue
+            )
+
+
+async def test_backlog_becomes_tickets_then_idle_polls_cost_one_fetch(harness: Harness) -> None:
+    for i in range(5):
+        harness.box.deliver(make_email(subject=f"Question {i}"))
+    handle = await harness.start()
+    await harness.env.sleep(timedelta(seconds=1))
+    assert sorted(t.title for t in harness.tickets()) == [f"Question {i}" for i in range(5)]
+    calls = harness.box.fetch_calls
+    await harness.env.sleep(timedelta(minutes=10, seconds=5))
+    assert harness.box.fetch_calls - calls == 10  # one provider call per 60 s interval
+    state = await handle.query(MailboxWorkflow.state)
+    assert state.counts.tickets_created == 5
+    await handle.signal(MailboxWorkflow.disconnect)
+    assert (await handle.result()).status == "disconnected"
+
+
+async def test_poll_now_and_interval_change_take_effect_at_once(harness: Harness) -> None:
+    handle = await harness.start()
+    await harness.env.sleep(timedelta(seconds=1))
+    harness.box.deliver(make_email(subject="Urgent"))
+    await handle.signal(MailboxWorkflow.poll_now)
+    await harness.env.sleep(timedelta(seconds=1))
+    assert [t.title for t in harness.tickets()] == ["Urgent"]
+    await handle.signal(
+        MailboxWorkflow.settings_changed, SettingsChanged(poll_interval_seconds=600)
+    )
+    await harness.env.sleep(timedelta(seconds=1))
+    calls = harness.box.fetch_calls
+    await harness.env.sleep(timedelta(minutes=30))
+    assert harness.box.fetch_calls - calls == 3
+    assert (await handle.query(MailboxWorkflow.state)).poll_interval_seconds == 600
+    await handle.signal(MailboxWorkflow.disconnect)
+    await handle.result()
+
+
+async def test_auth_expiry_waits_without_calls_and_reconnect_resumes(harness: Harness) -> None:
+    harness.box.deliver(make_email(subject="Before"))
+    handle = await harness.start()
+    await harness.env.sleep(timedelta(seconds=1))
+    harness.box.revoked = True
+    await harness.env.sleep(timedelta(minutes=1, seconds=5))
+    assert harness.mailbox().status == "auth_expired"
+    assert "Reconnect" in (harness.mailbox().last_error or "")
+    described = await handle.describe()
+    assert described.typed_search_attributes.get(MAILBOX_STATUS) == "auth_expired"
+    cursor = harness.mailbox().cursor
+    calls = harness.box.fetch_calls
+    harness.box.deliver(make_email(subject="While expired"))
+    await harness.env.sleep(timedelta(hours=5))
+    assert harness.box.fetch_calls == calls  # zero provider calls while expired
+    harness.box.revoked = False
+    with transaction(harness.engine) as session:
+        mailbox = mailboxes.get_for_worker(session, harness.mailbox_id)
+        assert mailbox is not None
+        mailboxes.reconnect(session, mailbox, mailbox.credentials_encrypted or "")
+    await handle.signal(MailboxWorkflow.reconnect)
+    await harness.env.sleep(timedelta(seconds=2))
+    assert sorted(t.title for t in harness.tickets()) == ["Before", "While expired"]
+    assert harness.mailbox().status == "active"
+    assert harness.mailbox().cursor != cursor and cursor == "1"
+    assert (await handle.describe()).typed_search_attributes.get(MAILBOX_STATUS) == "active"
+    await handle.signal(MailboxWorkflow.disconnect)
+    await handle.result()
+
+
+async def test_throttling_and_outages_retry_and_lose_nothing(harness: Harness) -> None:
+    harness.box.deliver(make_email(subject="One"))
+    harness.box.throttle_once = 30
+    harness.box.fail_once = True
+    handle = await harness.start()
+    await harness.env.sleep(timedelta(minutes=2))
+    assert [t.title for t in harness.tickets()] == ["One"]
+    await handle.signal(MailboxWorkflow.disconnect)
+    await handle.result()
+
+
+async def test_continue_as_new_keeps_state(harness: Harness) -> None:
+    handle = await harness.start(polls_per_run=3)
+    first_run = (await handle.describe()).run_id
+    for i in range(4):
+        harness.box.deliver(make_email(subject=f"Mail {i}"))
+        await harness.env.sleep(timedelta(seconds=61))
+    latest = harness.env.client.get_workflow_handle_for(
+        MailboxWorkflow.run, mailbox_workflow_id(harness.mailbox_id)
+    )
+    state = await latest.query(MailboxWorkflow.state)
+    assert (await latest.describe()).run_id != first_run
+    assert state.counts.tickets_created == 4
+    assert state.polls >= 4
+    assert len(harness.tickets()) == 4
+    await latest.signal(MailboxWorkflow.disconnect)
+    await latest.result()
+
+
+async def test_replies_join_their_ticket_and_skips_keep_reasons(harness: Harness) -> None:
+    first = make_email(subject="Refund", message_id="<q1@customer.example>")
+    harness.box.deliver(first, thread_id="T1")
+    harness.box.deliver(
+        make_email(subject="Re: Refund", body="Any news?", in_reply_to="<q1@customer.example>"),
+        thread_id="T1",
+    )
+    harness.box.deliver(
+        make_email(subject="Out of office", headers={"Auto-Submitted": "auto-replied"})
+    )
+    handle = await harness.start()
+    await harness.env.sleep(timedelta(seconds=2))
+    tickets = harness.tickets()
+    assert [(t.title, t.message_count) for t in tickets] == [("Refund", 2)]
+    with transaction(harness.engine) as session:
+        rows = session.exec(
+            select(InboundMessage).where(InboundMessage.mailbox_id == harness.mailbox_id)
+        ).all()
+        outcomes = sorted((r.subject, r.outcome) for r in rows)
+        reason = next(r.reason for r in rows if r.outcome == "skipped")
+    assert outcomes == [
+        ("Out of office", "skipped"),
+        ("Re: Refund", "appended"),
+        ("Refund", "ticket_created"),
+    ]
+    assert reason and "auto" in reason.lower()
+    await handle.signal(MailboxWorkflow.disconnect)
+    await handle.result()

@@ -1,0 +1,225 @@
+"""MailboxWorkflow: one long-lived workflow per connected mailbox (id `mailbox:{id}`).
+
+Loop: fetch a page into the ledger (which also advances the cursor, in the same transaction),
+filter it, make tickets; loop at once while pages wait, else sleep for the poll interval or
+until a signal. On AuthExpired the mailbox waits with no timer and no provider call until
+`reconnect` or `disconnect`. History stays small through Continue-As-New.
+
+An idle poll is one activity and one timer: filter and create run only when mail came.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.mailbox import MailboxActivities
+    from activities.mailbox_types import (
+        CreateTicketsInput,
+        FetchInput,
+        FilterInput,
+        SetStatusInput,
+    )
+    from workflows.policies import (
+        DATABASE_WRITE_RETRY,
+        DATABASE_WRITE_TIMEOUT,
+        FETCH_ATTEMPT_TIMEOUT,
+        FETCH_GIVE_UP,
+        FETCH_RETRY,
+        MAIL_PROCESSING_TIMEOUT,
+    )
+
+MAILBOX_STATUS = SearchAttributeKey.for_keyword("MailboxStatus")
+# Continue-As-New at the server's suggestion, or after this many polls in one run anyway.
+POLLS_PER_RUN = 500
+
+
+def mailbox_workflow_id(mailbox_id: str) -> str:
+    return f"mailbox:{mailbox_id}"
+
+
+@dataclass
+class MailboxCounts:
+    tickets_created: int = 0
+    appended: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+@dataclass
+class MailboxState:
+    mailbox_id: str
+    agent_id: str
+    provider: str
+    status: str = "active"  # "active", "auth_expired", "disconnected"
+    poll_interval_seconds: int = 60
+    cursor: str | None = None
+    last_poll_at: str | None = None  # ISO 8601, workflow time
+    last_error: str | None = None
+    polls: int = 0
+    counts: MailboxCounts = field(default_factory=MailboxCounts)
+
+
+@dataclass
+class MailboxInput:
+    state: MailboxState
+    # Tests shorten runs to exercise Continue-As-New.
+    polls_per_run: int = POLLS_PER_RUN
+
+
+@dataclass
+class SettingsChanged:
+    poll_interval_seconds: int | None = None
+
+
+@workflow.defn(name="MailboxWorkflow")
+class MailboxWorkflow:
+    @workflow.init
+    def __init__(self, inp: MailboxInput) -> None:
+        self.s = inp.state
+        self._poll_now = False
+        self._settings_changed = False
+        self._reconnected = False
+        self._disconnected = False
+
+    @workflow.query(name="state")
+    def state(self) -> MailboxState:
+        return self.s
+
+    @workflow.signal(name="poll_now")
+    def poll_now(self) -> None:
+        self._poll_now = True
+
+    @workflow.signal(name="settings_changed")
+    def settings_changed(self, change: SettingsChanged) -> None:
+        if change.poll_interval_seconds:
+            self.s.poll_interval_seconds = change.poll_interval_seconds
+        self._settings_changed = True
+
+    @workflow.signal(name="reconnect")
+    def reconnect(self) -> None:
+        self._reconnected = True
+
+    @workflow.signal(name="disconnect")
+    def disconnect(self) -> None:
+        self._disconnected = True
+
+    @workflow.run
+    async def run(self, inp: MailboxInput) -> MailboxState:
+        polls_this_run = 0
+        while not self._disconnected:
+            if self.s.status == "auth_expired":
+                # No timer and no provider call: only a person's consent can help.
+                await workflow.wait_condition(lambda: self._reconnected or self._disconnected)
+                if self._disconnected:
+                    break
+                await self._set_status("active", None)
+            self._reconnected = False
+            more = await self._poll_once()
+            polls_this_run += 1
+            if self.s.status == "auth_expired" or self._disconnected:
+                continue
+            if more and not self._disconnected:
+                continue  # a backlog: fetch the next page at once
+            self._poll_now = self._settings_changed = False
+            try:
+                await workflow.wait_condition(
+                    lambda: (
+                        self._poll_now
+                        or self._settings_changed
+                        or self._reconnected
+                        or self._disconnected
+                    ),
+                    timeout=timedelta(seconds=self.s.poll_interval_seconds),
+                    timeout_summary="poll interval",
+                )
+            except TimeoutError:
+                pass
+            # Checked after the sleep, so the next run does not poll again at once.
+            if (
+                workflow.info().is_continue_as_new_suggested()
+                or polls_this_run >= inp.polls_per_run
+            ):
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if not (self._disconnected or self._reconnected or self._poll_now):
+                    workflow.continue_as_new(MailboxInput(self.s, inp.polls_per_run))
+        self.s.status = "disconnected"
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.s
+
+    async def _poll_once(self) -> bool:
+        """One page: returns whether more pages wait."""
+        try:
+            fetched = await workflow.execute_activity_method(
+                MailboxActivities.fetch_new_mail,
+                FetchInput(self.s.mailbox_id),
+                start_to_close_timeout=FETCH_ATTEMPT_TIMEOUT,
+                schedule_to_close_timeout=FETCH_GIVE_UP,
+                retry_policy=FETCH_RETRY,
+            )
+        except ActivityError as error:
+            cause = error.cause
+            if isinstance(cause, ApplicationError) and cause.type == "AuthExpired":
+                await self._set_status("auth_expired", _words_for_auth_expired(self.s.provider))
+                return False
+            self.s.last_error = _words_for_failure(cause)
+            await self._set_status("active", self.s.last_error)
+            return False
+        self.s.polls += 1
+        self.s.last_poll_at = workflow.now().isoformat()
+        self.s.cursor = fetched.cursor
+        if fetched.ledger_ids:
+            await self._process(fetched.ledger_ids)
+        if self.s.last_error is not None:
+            self.s.last_error = None
+        return fetched.more
+
+    async def _process(self, ledger_ids: list[str]) -> None:
+        filtered = await workflow.execute_activity_method(
+            MailboxActivities.filter_mail,
+            FilterInput(self.s.mailbox_id, ledger_ids),
+            start_to_close_timeout=MAIL_PROCESSING_TIMEOUT,
+            retry_policy=DATABASE_WRITE_RETRY,
+        )
+        self.s.counts.skipped += filtered.skipped
+        if not filtered.accepted_ids:
+            return
+        made = await workflow.execute_activity_method(
+            MailboxActivities.create_tickets,
+            CreateTicketsInput(self.s.mailbox_id, filtered.accepted_ids),
+            start_to_close_timeout=MAIL_PROCESSING_TIMEOUT,
+            retry_policy=DATABASE_WRITE_RETRY,
+        )
+        self.s.counts.tickets_created += made.tickets_created
+        self.s.counts.appended += made.appended
+        self.s.counts.skipped += made.skipped
+        self.s.counts.failed += made.failed
+
+    async def _set_status(self, status: str, last_error: str | None) -> None:
+        await workflow.execute_activity_method(
+            MailboxActivities.set_mailbox_status,
+            SetStatusInput(self.s.mailbox_id, status, last_error),
+            start_to_close_timeout=DATABASE_WRITE_TIMEOUT,
+            retry_policy=DATABASE_WRITE_RETRY,
+        )
+        if status != self.s.status:
+            workflow.upsert_search_attributes([MAILBOX_STATUS.value_set(status)])
+        self.s.status = status
+        self.s.last_error = last_error
+
+
+def _words_for_auth_expired(provider: str) -> str:
+    name = "Google" if provider == "gmail" else "Microsoft"
+    return f"{name} no longer accepts this connection. Click Reconnect to sign in again."
+
+
+def _words_for_failure(cause: BaseException | None) -> str:
+    kind = cause.type if isinstance(cause, ApplicationError) else None
+    if kind == "Throttled":
+        return "The mail provider asked us to slow down; polling will resume shortly."
+    return "The mail provider did not answer; we will keep trying."
