@@ -17,7 +17,7 @@ from api.deps import Resources
 from api.errors import EXCEPTION_HANDLERS
 from api.limits import BodySizeLimit, RateLimiter
 from api.middleware import PublicCors
-from api.routes import agent, form_page, health, public, tickets
+from api.routes import agent, form_page, health, mailboxes, oauth, public, tickets
 from deskclone.settings import Settings
 from store.db import make_engine
 
@@ -38,7 +38,11 @@ def create_app(
     app = Starlette(
         routes=[
             *health.routes,
-            Mount("/api/v1", routes=[*tickets.routes, *public.routes, *agent.routes]),
+            Mount(
+                "/api/v1",
+                routes=[*tickets.routes, *public.routes, *agent.routes, *mailboxes.routes],
+            ),
+            *oauth.routes,
             *form_page.routes,
             Mount(
                 "/static",

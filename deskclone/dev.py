@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -144,13 +145,20 @@ def _wait_for_temporal(settings: Settings, deadline: float) -> None:
     asyncio.run(probe())
 
 
-def _wait_for_http(url: str, deadline: float, children: list[Child]) -> None:
+def _wait_for_http(
+    url: str, deadline: float, children: list[Child], ca_file: Path | None = None
+) -> None:
     while True:
         for child in children:
             if child.exited() is not None:
                 raise RuntimeError(f"{child.name} exited with code {child.exited()} while starting")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            context = None
+            if ca_file is not None:
+                if not ca_file.exists():
+                    raise FileNotFoundError(ca_file)
+                context = ssl.create_default_context(cafile=str(ca_file))
+            with urllib.request.urlopen(url, timeout=2, context=context) as response:
                 if response.status == 200:
                     return
         except OSError:
@@ -174,6 +182,9 @@ def run_dev(options: DevOptions, base: Settings) -> int:
             "public_url": f"http://{options.host}:{options.api_port}",
         }
     )
+    emulator_url = f"https://{options.host}:{options.emulator_port}"
+    emulator_ca = data_dir / "emulator-ca.pem"
+    emulator_ca.unlink(missing_ok=True)  # made anew at each emulator start
     worker_env = {
         "DESKCLONE_DATA_DIR": str(data_dir),
         "DESKCLONE_DATABASE_URL": settings.effective_database_url,
@@ -182,6 +193,11 @@ def run_dev(options: DevOptions, base: Settings) -> int:
         "DESKCLONE_ADMIN_TOKEN": admin_token,
         "DESKCLONE_SECRET_KEY": secret_key,
         "DESKCLONE_PUBLIC_URL": settings.public_url,
+        # Providers: the emulator, trusted through its own CA, never the system's.
+        "DESKCLONE_GMAIL_API_URL": emulator_url,
+        "DESKCLONE_GOOGLE_AUTH_URI": f"{emulator_url}/o/oauth2/auth",
+        "DESKCLONE_GOOGLE_TOKEN_URI": f"{emulator_url}/token",
+        "DESKCLONE_PROVIDER_CA_BUNDLE": str(emulator_ca),
     }
     child_env = {**os.environ, **worker_env}
     python = sys.executable
@@ -205,6 +221,22 @@ def run_dev(options: DevOptions, base: Settings) -> int:
         child_env,
         log_file=data_dir / "temporal.log",
     )
+    emulator = Child(
+        "emulator",
+        [
+            python,
+            "-m",
+            "emulator",
+            "--host",
+            options.host,
+            "--port",
+            str(options.emulator_port),
+            "--data-dir",
+            str(data_dir),
+        ],
+        child_env,
+        log_file=data_dir / "emulator.log",
+    )
     worker = Child("worker", [python, "-m", "deskclone", "worker"], child_env, restart=True)
     api = Child(
         "api",
@@ -212,7 +244,7 @@ def run_dev(options: DevOptions, base: Settings) -> int:
         child_env,
         restart=True,
     )
-    children = [temporal, worker, api]
+    children = [temporal, emulator, worker, api]
     dev_json = data_dir / "dev.json"
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -224,7 +256,11 @@ def run_dev(options: DevOptions, base: Settings) -> int:
     try:
         public_key = _prepare_database(settings, admin_token)
         temporal.start()
+        emulator.start()
         _wait_for_temporal(settings, time.monotonic() + 60)
+        _wait_for_http(
+            f"{emulator_url}/_emulator/health", time.monotonic() + 30, [emulator], emulator_ca
+        )
         worker.start()
         api.start()
         _wait_for_http(f"{settings.public_url}/healthz", time.monotonic() + 60, children)
@@ -232,11 +268,16 @@ def run_dev(options: DevOptions, base: Settings) -> int:
             "api_url": settings.public_url,
             "temporal_address": settings.temporal_address,
             "temporal_ui_url": f"http://{options.host}:{options.ui_port}",
-            "emulator_url": None,
-            "emulator_ca": None,
+            "emulator_url": emulator_url,
+            "emulator_ca": str(emulator_ca),
             "admin_token": admin_token,
             "agent_public_key": public_key,
-            "pids": {"temporal": temporal.pid, "worker": worker.pid, "api": api.pid, "emulator": 0},
+            "pids": {
+                "temporal": temporal.pid,
+                "worker": worker.pid,
+                "api": api.pid,
+                "emulator": emulator.pid,
+            },
             "worker_env": worker_env,
         }
         dev_json.write_text(json.dumps(facts, indent=2))
@@ -255,6 +296,7 @@ def run_dev(options: DevOptions, base: Settings) -> int:
         # then the server they talk to goes.
         api.stop(grace=10)
         worker.stop(grace=25)
+        emulator.stop(grace=10)
         temporal.stop(grace=15)
         dev_json.unlink(missing_ok=True)
         log.info("stopped")
@@ -286,6 +328,7 @@ def _banner(facts: dict[str, Any], seconds: float) -> None:
         f"  Support form    {facts['api_url']}/forms/{facts['agent_public_key']}",
         f"  Temporal UI     {facts['temporal_ui_url']}",
         f"  Temporal        {facts['temporal_address']}",
+        f"  Emulator        {facts['emulator_url']} (Gmail sandbox)",
         f"  Admin token     {facts['admin_token']}",
         "  Details in dev.json; Ctrl-C stops everything.",
     ]

@@ -6,7 +6,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from store.models import InboundMessage, Ticket, TicketMessage, new_id, utcnow
@@ -107,14 +109,26 @@ def mark(
 
 
 def page(
-    session: Session, agent_id: str, mailbox_id: str, *, limit: int, before: datetime | None = None
+    session: Session,
+    agent_id: str,
+    mailbox_id: str,
+    *,
+    limit: int,
+    after: tuple[datetime, str] | None = None,
 ) -> Sequence[InboundMessage]:
-    """Newest first; the raw message is not loaded."""
+    """Newest first, keyset-paged on (created_at, id): one page of mail shares a created_at."""
     query = select(InboundMessage).where(
         InboundMessage.agent_id == agent_id, InboundMessage.mailbox_id == mailbox_id
     )
-    if before is not None:
-        query = query.where(InboundMessage.created_at < before)
+    if after is not None:
+        stamp, row_id = after
+        query = query.where(
+            sa.or_(
+                col(InboundMessage.created_at) < stamp,
+                sa.and_(col(InboundMessage.created_at) == stamp, col(InboundMessage.id) < row_id),
+            )
+        )
+    query = query.options(defer(InboundMessage.raw))  # type: ignore[arg-type]
     return session.exec(
         query.order_by(col(InboundMessage.created_at).desc(), col(InboundMessage.id).desc()).limit(
             limit

@@ -1,0 +1,157 @@
+"""The Gmail story end to end through `deskclone dev` and its emulator, over real HTTP:
+connect by following the authorization URL, mail becomes tickets, revoke → Auth Expired,
+mail sent while expired is not lost, Reconnect keeps every setting."""
+
+from __future__ import annotations
+
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.test_dev import free_port, wait_for
+from tests.fakes import make_email
+
+ADDRESS = "support@acme.example"
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    data_dir = tmp_path_factory.mktemp("dev")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DESKCLONE_")}
+    command = [
+        sys.executable,
+        "-m",
+        "deskclone",
+        "dev",
+        "--data-dir",
+        str(data_dir),
+        "--api-port",
+        str(free_port()),
+        "--temporal-port",
+        str(free_port()),
+        "--ui-port",
+        str(free_port()),
+        "--emulator-port",
+        str(free_port()),
+    ]
+    log = (data_dir / "dev.log").open("wb")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield wait_for(data_dir / "dev.json", process, 60)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        log.close()
+
+
+def eventually(check: Callable[[], Any], what: str, seconds: float = 20) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_gmail_mailbox_lifecycle(dev: dict[str, Any]) -> None:
+    verify = ssl.create_default_context(cafile=dev["emulator_ca"])
+    auth = {"Authorization": f"Bearer {dev['admin_token']}"}
+    api = httpx.Client(base_url=dev["api_url"], headers=auth, timeout=15)
+    emulator = httpx.Client(base_url=dev["emulator_url"], verify=verify, timeout=15)
+
+    def consent(authorization_url: str) -> httpx.Response:
+        """What a browser does: the emulator consents at once and sends us to the callback."""
+        approved = emulator.get(authorization_url)
+        assert approved.status_code in (302, 303), approved.text
+        return api.get(approved.headers["location"])
+
+    def deliver(subject: str, **kw: Any) -> None:
+        sent = emulator.post(
+            f"/_emulator/mailboxes/{ADDRESS}/messages",
+            content=make_email(subject=subject, **kw),
+            headers={"Content-Type": "message/rfc822"},
+        )
+        assert sent.status_code == 201, sent.text
+
+    def titles() -> list[str]:
+        items = api.get("/api/v1/tickets", params={"source": "email"}).json()["items"]
+        return sorted(t["title"] for t in items)
+
+    with api, emulator:
+        started = api.post("/api/v1/mailboxes", json={"provider": "gmail", "login_hint": ADDRESS})
+        assert started.status_code == 201, started.text
+        callback = consent(started.json()["authorization_url"])
+        assert callback.status_code == 303 and callback.headers["location"] == "/sources"
+        [mailbox] = api.get("/api/v1/mailboxes").json()["items"]
+        assert (mailbox["address"], mailbox["status"], mailbox["provider"]) == (
+            ADDRESS,
+            "active",
+            "gmail",
+        )
+        mailbox_url = f"/api/v1/mailboxes/{mailbox['id']}"
+
+        patched = api.patch(
+            mailbox_url,
+            json={"allowed_senders": ["@customer.example"], "poll_interval_seconds": 3600},
+        )
+        assert patched.status_code == 200, patched.text
+
+        deliver("First question")
+        deliver("From a stranger", sender="eve@elsewhere.example")
+        assert api.post(f"{mailbox_url}/poll").status_code == 202
+        eventually(lambda: titles() == ["First question"], "the first ticket")
+
+        def settled() -> list[dict[str, Any]]:
+            items: list[dict[str, Any]] = api.get(f"{mailbox_url}/messages").json()["items"]
+            return (
+                items if all(m["outcome"] != "pending" for m in items) and len(items) == 2 else []
+            )
+
+        ledger = {m["subject"]: m for m in eventually(settled, "both emails in the ledger")}
+        assert ledger["First question"]["outcome"] == "ticket_created"
+        assert ledger["From a stranger"]["outcome"] == "skipped"
+        assert "eve@elsewhere.example" in ledger["From a stranger"]["reason"]
+
+        assert emulator.post(f"/_emulator/mailboxes/{ADDRESS}/revoke").status_code in (
+            200,
+            201,
+            204,
+        )
+        api.post(f"{mailbox_url}/poll")
+        expired = eventually(
+            lambda: (m := api.get(mailbox_url).json())["status"] == "auth_expired" and m,
+            "auth_expired",
+        )
+        assert "Reconnect" in expired["last_error"]
+        emulator.post("/_emulator/requests/reset")
+        deliver("Sent while expired")
+        time.sleep(1.5)
+        counts = emulator.get("/_emulator/requests").json()["counts"]
+        assert not any(k.startswith("GET /gmail") for k in counts), counts  # no calls while expired
+
+        reconnect = api.post(f"{mailbox_url}/reconnect")
+        assert reconnect.status_code == 200
+        assert consent(reconnect.json()["authorization_url"]).status_code == 303
+        eventually(
+            lambda: titles() == ["First question", "Sent while expired"],
+            "mail from the expired time",
+        )
+        after = api.get(mailbox_url).json()
+        assert after["status"] == "active"
+        assert after["allowed_senders"] == ["@customer.example"]
+        assert after["poll_interval_seconds"] == 3600
+        assert after["counts"]["tickets_created"] == 2 and after["counts"]["skipped"] == 1
+
+        assert api.delete(mailbox_url).status_code == 204
+        assert api.get(mailbox_url).status_code == 404
+        assert titles() == ["First question", "Sent while expired"]  # tickets stay
