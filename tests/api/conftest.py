@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from deskclone.settings import Settings
+from emulator.server import RunningEmulator, running_emulator
 from store.models import Agent
 from tests.conftest import make_agent, unique_task_queue
 from worker import build_worker
@@ -37,10 +38,24 @@ class Api:
 
 
 @pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
+    with running_emulator(tmp_path_factory.mktemp("emulator")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
 async def api_worker(
-    dev_server_env: WorkflowEnvironment, postgres_engine: Engine
+    dev_server_env: WorkflowEnvironment, postgres_engine: Engine, emulator: RunningEmulator
 ) -> AsyncIterator[Settings]:
-    settings = Settings(task_queue=unique_task_queue(), worker_max_concurrent_activities=8)
+    settings = Settings(
+        task_queue=unique_task_queue(),
+        worker_max_concurrent_activities=8,
+        secret_key="api-tests-secret",
+        gmail_api_url=emulator.url,
+        google_auth_uri=f"{emulator.url}/o/oauth2/auth",
+        google_token_uri=f"{emulator.url}/token",
+        provider_ca_bundle=emulator.ca_path,
+    )
     with ThreadPoolExecutor(8) as pool:
         async with build_worker(dev_server_env.client, settings, postgres_engine, pool):
             yield settings
