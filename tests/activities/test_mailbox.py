@@ -9,7 +9,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.mailbox import MailboxActivities
-from activities.mailbox_types import CreateTicketsInput, FetchInput, FilterInput
+from activities.mailbox_types import CreateTicketsInput, FetchInput, FilterInput, SetStatusInput
 from deskclone.crypto import Cipher
 from deskclone.settings import Settings
 from providers.base import Credentials
@@ -143,3 +143,32 @@ def test_throttling_carries_the_retry_after(engine: Engine) -> None:
     assert raised.value.type == "Throttled"
     assert raised.value.next_retry_delay is not None
     assert raised.value.next_retry_delay.total_seconds() == 42
+
+
+def test_an_email_over_25_mb_is_skipped_with_a_reason(engine: Engine) -> None:
+    acts, box, mailbox_id = setup(engine)
+    huge = make_email(subject="Scans") + b"\n" + b"A" * (26 * 1024 * 1024)
+    box.deliver(huge)
+    env = ActivityEnvironment()
+    ids = env.run(acts.fetch_new_mail, FetchInput(mailbox_id)).ledger_ids
+    assert env.run(acts.filter_mail, FilterInput(mailbox_id, ids)).accepted_ids == []
+    with transaction(engine) as session:
+        row = session.exec(
+            select(InboundMessage).where(InboundMessage.mailbox_id == mailbox_id)
+        ).one()
+    assert (row.outcome, row.subject) == ("skipped", "Scans")
+    assert row.reason is not None and "25 MB" in row.reason
+
+
+def test_set_mailbox_status_twice_is_the_same_as_once(engine: Engine) -> None:
+    acts, _box, mailbox_id = setup(engine)
+    env = ActivityEnvironment()
+    for _ in range(2):
+        env.run(
+            acts.set_mailbox_status, SetStatusInput(mailbox_id, "auth_expired", "sign in again")
+        )
+    with transaction(engine) as session:
+        mailbox = mailboxes.get_for_worker(session, mailbox_id)
+        assert mailbox is not None
+        assert (mailbox.status, mailbox.last_error) == ("auth_expired", "sign in again")
+        assert mailbox.credentials_encrypted is not None  # kept: Reconnect replaces it
