@@ -38,11 +38,11 @@ def setup(
     return MailboxActivities(engine, Settings(), cipher, fake_factory(box)), box, mailbox.id
 
 
-def count(engine: Engine, model: type, mailbox_id: str) -> int:
+def count(engine: Engine, model: type[InboundMessage] | type[Ticket], mailbox_id: str) -> int:
     with transaction(engine) as session:
         return session.exec(
             select(func.count()).select_from(model).where(model.mailbox_id == mailbox_id)
-        ).one()  # type: ignore[attr-defined]
+        ).one()
 
 
 def test_fetch_is_idempotent_and_carries_rows_left_pending(engine: Engine) -> None:
