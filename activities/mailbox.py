@@ -98,12 +98,14 @@ class MailboxActivities:
             if mailbox is None or mailbox.status == "disconnected":
                 return FetchResult()
             cursor = mailbox.cursor
-            created_at = mailbox.created_at
+            # Connecting (or connecting again after a disconnect) resets the cursor and stamps
+            # updated_at: the first sync looks back from then.
+            connected_at = mailbox.updated_at
             agent_id = mailbox.agent_id
             provider, known = self._provider(mailbox)
         try:
             if cursor is None:
-                since = _aware(created_at) - timedelta(days=self._settings.initial_import_days)
+                since = _aware(connected_at) - timedelta(days=self._settings.initial_import_days)
                 cursor = provider.initial_cursor(since)
             page = provider.fetch_page(cursor, inp.max_messages)
         except AuthExpired as error:

@@ -148,6 +148,8 @@ class MailboxWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not (self._disconnected or self._reconnected or self._poll_now):
                     workflow.continue_as_new(MailboxInput(self.s, inp.polls_per_run))
+        # The database row was marked by the API; the search attribute tells operators.
+        workflow.upsert_search_attributes([MAILBOX_STATUS.value_set("disconnected")])
         self.s.status = "disconnected"
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.s
