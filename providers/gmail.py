@@ -1,0 +1,302 @@
+"""Gmail as a `MailboxProvider`: read-only incremental sync of the INBOX.
+
+Incremental pages come from `history.list` (messageAdded, INBOX) and raw
+messages from the batch endpoint. When the stored history id has expired
+(Gmail answers 404), the provider catches up with `messages.list in:inbox
+after:...` from a day before the cursor last advanced, then resumes history
+from a history id taken *before* that listing: nothing is lost, and what is
+listed twice is absorbed by the caller's ledger (unique on message id).
+
+Never retries: `execute(num_retries=0)` everywhere, because Temporal's retry
+policy is the only one (DESIGN.md, "The mailbox workflow"). google-auth still
+retries a failing token refresh itself (3 attempts); it offers no switch.
+
+An instance may be cached between polls (its access token stays in memory, so
+an idle poll is one request) but must not be used by two threads at once.
+Connections are closed at the end of every call, so dropping an instance
+without `close()` leaks nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import google_auth_httplib2  # type: ignore[import-untyped]
+from google.oauth2.credentials import Credentials as GoogleCredentials
+from googleapiclient.discovery import build  # type: ignore[import-untyped]
+from googleapiclient.errors import HttpError  # type: ignore[import-untyped]
+
+from deskclone.settings import Settings
+from providers.base import Credentials, CursorExpired, ProviderError, RawMessage, SyncPage
+from providers.gmail_cursor import CatchUp, GmailCursor
+from providers.gmail_errors import classify, http_status
+from providers.gmail_fetch import fetch_raw
+from providers.google_transport import httplib2_http
+
+logger = logging.getLogger(__name__)
+
+#: Gmail caps `maxResults` of history.list and messages.list at 500.
+MAX_PAGE_SIZE = 500
+#: How far before the cursor's last advance a catch-up listing starts: covers clock
+#: skew between us and Gmail's internalDate, and mail Gmail files late.
+CATCH_UP_MARGIN_SECONDS = 24 * 60 * 60
+INBOX = "INBOX"
+
+
+class GmailProvider:
+    def __init__(
+        self,
+        settings: Settings,
+        credentials: Credentials,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._scopes = credentials.scopes
+        self._clock = clock
+        self._google = GoogleCredentials(  # type: ignore[no-untyped-call]
+            token=credentials.access_token,
+            refresh_token=credentials.refresh_token,
+            token_uri=settings.google_token_uri,
+            client_id=settings.google_client_id,
+            client_secret=settings.google_client_secret.get_secret_value(),
+            expiry=_naive_utc(credentials.expires_at),
+        )
+        # One pool trusting provider_ca_bundle serves API calls and the refreshes
+        # AuthorizedHttp makes before a request (token invalid) or after a 401.
+        self._http = httplib2_http(settings)
+        self._service = build(
+            "gmail",
+            "v1",
+            http=google_auth_httplib2.AuthorizedHttp(self._google, http=self._http),
+            static_discovery=True,
+            cache_discovery=False,
+            client_options={"api_endpoint": settings.gmail_api_url},
+        )
+        self._batch_uri = settings.gmail_api_url.rstrip("/") + "/batch/gmail/v1"
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> GmailProvider:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _connections(self) -> Iterator[None]:
+        """Keep-alive within one call; no sockets left open between calls.
+
+        Callers may cache a provider between polls (its access token stays in memory)
+        and drop it without closing; idle sockets would then leak until GC.
+        """
+        try:
+            yield
+        finally:
+            self._http.close()
+
+    # -- MailboxProvider -------------------------------------------------------
+
+    def credentials(self) -> Credentials:
+        """Refreshed access token and, when Google rotated it, the new refresh token."""
+        expiry = self._google.expiry
+        return Credentials(
+            refresh_token=str(self._google.refresh_token),
+            access_token=self._google.token,
+            expires_at=expiry.replace(tzinfo=UTC) if expiry is not None else None,
+            scopes=self._scopes,
+        )
+
+    def initial_cursor(self, since: datetime) -> str:
+        # The history id first: everything after it comes through history, everything
+        # before through the catch-up listing, so mail arriving in between is not missed.
+        with self._connections():
+            started = int(self._clock())
+            history_id = self._profile_history_id()
+        after = int(_aware(since).timestamp())
+        return GmailCursor(history_id, started, catch_up=CatchUp(after=after)).encode()
+
+    def fetch_page(self, cursor: str, max_messages: int) -> SyncPage:
+        if max_messages < 1:
+            raise ValueError("max_messages must be at least 1")
+        state = GmailCursor.decode(cursor)
+        with self._connections():
+            if state.pending:
+                return self._drain(state, max_messages)
+            if state.catch_up is not None:
+                return self._catch_up_page(state, max_messages)
+            try:
+                return self._history_page(state, max_messages)
+            except CursorExpired:
+                return self._start_catch_up(state, max_messages)
+
+    # -- pages -----------------------------------------------------------------
+
+    def _history_page(self, state: GmailCursor, max_messages: int) -> SyncPage:
+        started = int(self._clock())
+        request = (
+            self._service.users()
+            .history()
+            .list(
+                userId="me",
+                startHistoryId=state.history_id,
+                historyTypes=["messageAdded"],
+                labelId=INBOX,
+                # One record per added message as a rule; a record with several is
+                # handled by the pending queue, so max_messages still holds.
+                maxResults=min(max_messages, MAX_PAGE_SIZE),
+                pageToken=state.page_token,
+            )
+        )
+        response = self._execute(request, "listing new mail", history=True)
+        ids = _added_inbox_ids(response)
+        token = response.get("nextPageToken")
+        if token:
+            # Same start id with the page token, until the last page names a new one.
+            return self._page(ids, replace(state, page_token=str(token)), max_messages, True)
+        after = GmailCursor(history_id=str(response["historyId"]), advanced_at=started)
+        return self._page(ids, after, max_messages, False)
+
+    def _start_catch_up(self, state: GmailCursor, max_messages: int) -> SyncPage:
+        started = int(self._clock())
+        history_id = self._profile_history_id()
+        after = state.advanced_at - CATCH_UP_MARGIN_SECONDS
+        logger.info("Gmail history expired; catching up on inbox mail after %s", after)
+        catch_up = CatchUp(after=after, expired=True)
+        return self._catch_up_page(
+            GmailCursor(history_id, started, catch_up=catch_up), max_messages
+        )
+
+    def _catch_up_page(self, state: GmailCursor, max_messages: int) -> SyncPage:
+        assert state.catch_up is not None
+        catch_up = state.catch_up
+        request = (
+            self._service.users()
+            .messages()
+            .list(
+                userId="me",
+                q=f"in:inbox after:{catch_up.after}",
+                maxResults=min(max_messages, MAX_PAGE_SIZE),
+                pageToken=catch_up.page_token,
+            )
+        )
+        response = self._execute(request, "listing inbox mail to catch up")
+        # Newest first from Gmail; oldest first is the order mail is handled in.
+        ids = [str(m["id"]) for m in reversed(response.get("messages", []))]
+        token = response.get("nextPageToken")
+        if token:
+            after = replace(state, catch_up=replace(catch_up, page_token=str(token)))
+        else:
+            # Listing done: history from the id taken before it began. `more` stays
+            # True so mail that arrived during the listing is read at once.
+            after = replace(state, catch_up=None)
+        return self._page(ids, after, max_messages, True, catching_up=catch_up.expired)
+
+    def _drain(self, state: GmailCursor, max_messages: int) -> SyncPage:
+        ids = list(state.pending)
+        more = state.page_token is not None or state.catch_up is not None
+        return self._page(ids, state.with_pending([]), max_messages, more)
+
+    def _page(
+        self,
+        ids: list[str],
+        after: GmailCursor,
+        max_messages: int,
+        more: bool,
+        *,
+        catching_up: bool = False,
+    ) -> SyncPage:
+        ids = list(dict.fromkeys(ids))  # dedupe, keep order
+        now, later = ids[:max_messages], ids[max_messages:]
+        if later:
+            after, more = after.with_pending(later), True
+        messages: list[RawMessage] = []
+        skipped: list[str] = []
+        if now:
+            self._ensure_fresh_token()
+            messages, skipped = fetch_raw(self._service, self._batch_uri, now, self._run)
+        return SyncPage(
+            messages=messages,
+            next_cursor=after.encode(),
+            more=more,
+            catching_up=catching_up,
+            skipped_ids=skipped,
+        )
+
+    # -- plumbing --------------------------------------------------------------
+
+    def _profile_history_id(self) -> str:
+        request = self._service.users().getProfile(userId="me")
+        return str(self._execute(request, "reading the mailbox profile")["historyId"])
+
+    def _ensure_fresh_token(self) -> None:
+        """Refresh through our own transport if needed, before a batch goes out.
+
+        On a 401 part, BatchHttpRequest refreshes through a new `httplib2.Http()` that
+        ignores our CA bundle (googleapiclient/_auth.py), so it must never need to.
+        Right after a list call the token is normally fresh and this sends nothing.
+        """
+        if self._google.valid:
+            return
+        request = google_auth_httplib2.Request(self._http)
+        refresh = self._google.refresh
+        self._run(lambda: refresh(request), "renewing Google access")  # type: ignore[no-untyped-call]
+
+    def _execute(self, request: Any, what: str, *, history: bool = False) -> Any:
+        # num_retries=0: Temporal's retry policy is the only one.
+        return self._run(lambda: request.execute(num_retries=0), what, history=history)
+
+    def _run(self, thunk: Callable[[], Any], what: str, *, history: bool = False) -> Any:
+        try:
+            return thunk()
+        except ProviderError:
+            raise  # already classified (a callback or nested call)
+        except HttpError as error:
+            if history and http_status(error) == 404:
+                # Gmail's documented answer to an expired startHistoryId.
+                raise CursorExpired("the Gmail history id has expired") from error
+            classified = classify(error, what)
+            assert classified is not None
+            raise classified from error
+        except Exception as error:
+            classified = classify(error, what)
+            if classified is None:
+                raise
+            raise classified from error
+
+
+def _added_inbox_ids(response: dict[str, Any]) -> list[str]:
+    ids: list[str] = []
+    for record in response.get("history", []):
+        for added in record.get("messagesAdded", []):
+            message = added.get("message", {})
+            labels = message.get("labelIds")
+            # labelId=INBOX selects records; a record can still carry other messages.
+            if labels is not None and INBOX not in labels:
+                continue
+            if message.get("id"):
+                ids.append(str(message["id"]))
+    return ids
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    # google-auth compares expiry with a naive UTC "now".
+    return None if value is None else _aware(value).astimezone(UTC).replace(tzinfo=None)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
