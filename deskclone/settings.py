@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     google_auth_uri: str = "https://accounts.google.com/o/oauth2/v2/auth"
     google_token_uri: str = "https://oauth2.googleapis.com/token"
     gmail_api_url: str = "https://gmail.googleapis.com"
+    microsoft_client_id: str = "deskclone-emulator-microsoft-client"
+    microsoft_client_secret: SecretStr = SecretStr("deskclone-emulator-microsoft-secret")
+    # The identity platform authority, tenant included ("common" for any work or school account).
+    microsoft_authority: str = "https://login.microsoftonline.com/common"
+    graph_api_url: str = "https://graph.microsoft.com/v1.0"
     # A CA bundle for provider endpoints (the emulator's); None means the system's trust store.
     provider_ca_bundle: Path | None = None
     # Timeout for one provider HTTP request, in seconds.
