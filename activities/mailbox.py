@@ -17,6 +17,7 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import keep_alive
 from activities.mail_tickets import process_message
 from activities.mailbox_types import (
     CreateTicketsInput,
@@ -104,10 +105,13 @@ class MailboxActivities:
             agent_id = mailbox.agent_id
             provider, known = self._provider(mailbox)
         try:
-            if cursor is None:
-                since = _aware(connected_at) - timedelta(days=self._settings.initial_import_days)
-                cursor = provider.initial_cursor(since)
-            page = provider.fetch_page(cursor, inp.max_messages)
+            with keep_alive():
+                if cursor is None:
+                    since = _aware(connected_at) - timedelta(
+                        days=self._settings.initial_import_days
+                    )
+                    cursor = provider.initial_cursor(since)
+                page = provider.fetch_page(cursor, inp.max_messages)
         except AuthExpired as error:
             self._providers.pop(inp.mailbox_id, None)
             raise ApplicationError(str(error), type="AuthExpired", non_retryable=True) from error
@@ -158,6 +162,7 @@ class MailboxActivities:
             if mailbox is None:
                 return FilterResult()
             for row in ledger.rows(session, inp.ledger_ids, outcome="pending"):
+                activity.heartbeat()
                 if row.size > MAX_EMAIL_BYTES:
                     ledger.mark(
                         session,
@@ -187,6 +192,8 @@ class MailboxActivities:
         commit together, so a crash between two emails loses or doubles neither."""
         result = CreateTicketsResult()
         for ledger_id in inp.ledger_ids:
+            # Heartbeats let Temporal notice a killed worker in seconds, not at the timeout.
+            activity.heartbeat()
             try:
                 with transaction(self._engine) as session:
                     outcome = process_message(session, inp.mailbox_id, ledger_id)

@@ -30,7 +30,9 @@ with workflow.unsafe.imports_passed_through():
         DATABASE_WRITE_TIMEOUT,
         FETCH_ATTEMPT_TIMEOUT,
         FETCH_GIVE_UP,
+        FETCH_HEARTBEAT,
         FETCH_RETRY,
+        MAIL_PROCESSING_HEARTBEAT,
         MAIL_PROCESSING_TIMEOUT,
     )
 
@@ -162,6 +164,7 @@ class MailboxWorkflow:
                 FetchInput(self.s.mailbox_id),
                 start_to_close_timeout=FETCH_ATTEMPT_TIMEOUT,
                 schedule_to_close_timeout=FETCH_GIVE_UP,
+                heartbeat_timeout=FETCH_HEARTBEAT,
                 retry_policy=FETCH_RETRY,
             )
         except ActivityError as error:
@@ -186,6 +189,7 @@ class MailboxWorkflow:
             MailboxActivities.filter_mail,
             FilterInput(self.s.mailbox_id, ledger_ids),
             start_to_close_timeout=MAIL_PROCESSING_TIMEOUT,
+            heartbeat_timeout=MAIL_PROCESSING_HEARTBEAT,
             retry_policy=DATABASE_WRITE_RETRY,
         )
         self.s.counts.skipped += filtered.skipped
@@ -195,6 +199,7 @@ class MailboxWorkflow:
             MailboxActivities.create_tickets,
             CreateTicketsInput(self.s.mailbox_id, filtered.accepted_ids),
             start_to_close_timeout=MAIL_PROCESSING_TIMEOUT,
+            heartbeat_timeout=MAIL_PROCESSING_HEARTBEAT,
             retry_policy=DATABASE_WRITE_RETRY,
         )
         self.s.counts.tickets_created += made.tickets_created

@@ -27,6 +27,10 @@ FETCH_RETRY = RetryPolicy(
     non_retryable_error_types=["AuthExpired"],
 )
 FETCH_ATTEMPT_TIMEOUT = timedelta(minutes=2)
+# A killed worker is noticed by missed heartbeats within these, and the activity runs again
+# elsewhere (the fetch heartbeats from a helper thread during provider calls).
+FETCH_HEARTBEAT = timedelta(seconds=15)
+MAIL_PROCESSING_HEARTBEAT = timedelta(seconds=10)
 FETCH_GIVE_UP = timedelta(minutes=10)
 
 # Filtering and ticket creation touch only the database.
