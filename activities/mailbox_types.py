@@ -19,6 +19,8 @@ class FetchResult:
     more: bool = False
     cursor: str | None = None
     fetched: int = 0
+    # Part of the page failed (e.g. throttled batch parts): wait this long before the next.
+    retry_after_seconds: float | None = None
 
 
 @dataclass

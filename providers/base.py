@@ -55,6 +55,8 @@ class SyncPage:
     # True when the old cursor had expired and this page comes from a catch-up listing.
     catching_up: bool = False
     skipped_ids: list[str] = field(default_factory=list)
+    # Some of the page could not be fetched: wait this long before asking for the next one.
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)

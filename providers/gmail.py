@@ -34,7 +34,14 @@ from googleapiclient.discovery import build  # type: ignore[import-untyped]
 from googleapiclient.errors import HttpError  # type: ignore[import-untyped]
 
 from deskclone.settings import Settings
-from providers.base import Credentials, CursorExpired, ProviderError, RawMessage, SyncPage
+from providers.base import (
+    AuthExpired,
+    Credentials,
+    CursorExpired,
+    ProviderError,
+    SyncPage,
+    Throttled,
+)
 from providers.gmail_cursor import CatchUp, GmailCursor
 from providers.gmail_errors import classify, http_status
 from providers.gmail_fetch import fetch_raw
@@ -48,6 +55,8 @@ MAX_PAGE_SIZE = 500
 #: skew between us and Gmail's internalDate, and mail Gmail files late.
 CATCH_UP_MARGIN_SECONDS = 24 * 60 * 60
 INBOX = "INBOX"
+# How long to wait before re-fetching parts of a batch that failed without a Retry-After.
+PARTIAL_FAILURE_PAUSE_SECONDS = 1.0
 
 
 class GmailProvider:
@@ -224,17 +233,27 @@ class GmailProvider:
         now, later = ids[:max_messages], ids[max_messages:]
         if later:
             after, more = after.with_pending(later), True
-        messages: list[RawMessage] = []
-        skipped: list[str] = []
-        if now:
-            self._ensure_fresh_token()
-            messages, skipped = fetch_raw(self._service, self._batch_uri, now, self._run)
+        if not now:
+            return SyncPage([], after.encode(), more, catching_up=catching_up)
+        self._ensure_fresh_token()
+        fetched = fetch_raw(self._service, self._batch_uri, now, self._run)
+        retry_after = None
+        if fetched.failures:
+            worst = fetched.worst()
+            if isinstance(worst, AuthExpired) or not fetched.messages:
+                raise worst  # nothing gained: the cursor stays, Temporal retries the page
+            # Keep what arrived; the failed ids go first in the queue for the next page,
+            # which waits as long as the provider asked (or a moment, for other errors).
+            after, more = after.with_pending(fetched.failed + later), True
+            retry_after = worst.retry_after if isinstance(worst, Throttled) else None
+            retry_after = retry_after or PARTIAL_FAILURE_PAUSE_SECONDS
         return SyncPage(
-            messages=messages,
+            messages=fetched.messages,
             next_cursor=after.encode(),
             more=more,
             catching_up=catching_up,
-            skipped_ids=skipped,
+            skipped_ids=fetched.skipped,
+            retry_after=retry_after,
         )
 
     # -- plumbing --------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,26 +18,34 @@ from providers.gmail_errors import classify_http_error, http_status
 BATCH_SIZE = 50
 
 
+@dataclass
+class Fetched:
+    messages: list[RawMessage] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # 404: deleted since they were listed
+    failed: list[str] = field(default_factory=list)  # to fetch again on the next page
+    failures: list[ProviderError] = field(default_factory=list)
+
+    def worst(self) -> ProviderError:
+        return _most_severe(self.failures)
+
+
 def fetch_raw(
     service: Any,
     batch_uri: str,
     ids: list[str],
     run: Callable[[Callable[[], object], str], object],
-) -> tuple[list[RawMessage], list[str]]:
-    """(messages, skipped ids) for `ids`, in their order; ids that 404 were deleted since.
+) -> Fetched:
+    """Raw messages for `ids`, in their order, with the ids whose part failed.
 
-    `run(thunk, what)` executes one HTTP exchange and classifies what it raises.
-    Any other failing part fails the whole call, so the caller's cursor does not
-    advance and the page is retried as a whole (the ledger absorbs repeats).
+    `run(thunk, what)` executes one HTTP exchange and classifies what it raises (a failed
+    batch POST fails the call). A failed part does not throw away its neighbours: under
+    Gmail's per-part throttling a batch of 50 rarely succeeds whole, and keeping what did
+    is what lets a throttled mailbox make progress.
     """
-    messages: list[RawMessage] = []
-    skipped: list[str] = []
+    fetched = Fetched()
     for start in range(0, len(ids), BATCH_SIZE):
-        chunk = ids[start : start + BATCH_SIZE]
-        got, lost = _fetch_chunk(service, batch_uri, chunk, run)
-        messages += got
-        skipped += lost
-    return messages, skipped
+        _fetch_chunk(service, batch_uri, ids[start : start + BATCH_SIZE], run, fetched)
+    return fetched
 
 
 def _fetch_chunk(
@@ -44,7 +53,8 @@ def _fetch_chunk(
     batch_uri: str,
     ids: list[str],
     run: Callable[[Callable[[], object], str], object],
-) -> tuple[list[RawMessage], list[str]]:
+    fetched: Fetched,
+) -> None:
     answers: dict[str, Any] = {}
     errors: dict[str, HttpError] = {}
 
@@ -65,22 +75,17 @@ def _fetch_chunk(
         batch.add(messages_api.get(userId="me", id=message_id, format="raw"), request_id=str(index))
     run(batch.execute, "fetching new messages")
 
-    messages: list[RawMessage] = []
-    skipped: list[str] = []
-    failures: list[ProviderError] = []
     for index, message_id in enumerate(ids):
         key = str(index)
         if key in errors:
             error = errors[key]
             if http_status(error) == 404:
-                skipped.append(message_id)
+                fetched.skipped.append(message_id)
             else:
-                failures.append(classify_http_error(error, "fetching a new message"))
+                fetched.failed.append(message_id)
+                fetched.failures.append(classify_http_error(error, "fetching a new message"))
             continue
-        messages.append(_raw_message(answers[key]))
-    if failures:
-        raise _most_severe(failures)
-    return messages, skipped
+        fetched.messages.append(_raw_message(answers[key]))
 
 
 def _raw_message(body: dict[str, Any]) -> RawMessage:

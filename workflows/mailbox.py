@@ -182,6 +182,9 @@ class MailboxWorkflow:
             await self._process(fetched.ledger_ids)
         if self.s.last_error is not None:
             self.s.last_error = None
+        if fetched.more and fetched.retry_after_seconds:
+            # The provider throttled part of the page: honour its pause before the next one.
+            await workflow.sleep(timedelta(seconds=fetched.retry_after_seconds))
         return fetched.more
 
     async def _process(self, ledger_ids: list[str]) -> None:

@@ -111,18 +111,34 @@ def test_429_is_throttled_with_retry_after(gmail: GmailProvider, control: httpx.
     assert raised.value.retry_after == 7.0
 
 
-def test_a_throttled_batch_part_fails_the_page_and_a_retry_gets_it_all(
+def test_a_throttled_batch_part_keeps_the_rest_and_queues_itself_first(
     gmail: GmailProvider, control: httpx.Client
 ) -> None:
     cursor = synced_cursor(gmail)
     ids = deliver_many(control, 3)
     add_fault(control, route=MESSAGE_GET, status=429, retry_after=3, count=1)
 
+    page = gmail.fetch_page(cursor, 50)
+    got = [m.provider_message_id for m in page.messages]
+    assert len(got) == 2 and set(got) < set(ids)
+    assert page.more and page.retry_after == 3.0
+
+    # The next page fetches just the part that failed, and the mailbox is caught up.
+    retried = gmail.fetch_page(page.next_cursor, 50)
+    assert [m.provider_message_id for m in retried.messages] == sorted(set(ids) - set(got))
+    assert retried.retry_after is None
+
+
+def test_a_page_whose_every_part_fails_raises_and_keeps_the_cursor(
+    gmail: GmailProvider, control: httpx.Client
+) -> None:
+    cursor = synced_cursor(gmail)
+    ids = deliver_many(control, 2)
+    add_fault(control, route=MESSAGE_GET, status=429, retry_after=4, count=2)
+
     with pytest.raises(Throttled) as raised:
         gmail.fetch_page(cursor, 50)
-    assert raised.value.retry_after == 3.0
-
-    # The cursor did not advance: the caller retries the same page.
+    assert raised.value.retry_after == 4.0
     assert [m.provider_message_id for m in gmail.fetch_page(cursor, 50).messages] == ids
 
 
