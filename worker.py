@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
@@ -13,9 +14,12 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities import build_activities
+from deskclone import metrics
+from deskclone.json_logs import secret_values
 from deskclone.logs import configure_logging
 from deskclone.settings import Settings
 from deskclone.temporal import connect
@@ -41,9 +45,37 @@ def build_worker(
     )
 
 
+def make_runtime(settings: Settings) -> Runtime | None:
+    """With DESKCLONE_METRICS_PORT: a Temporal runtime serving Prometheus metrics there, the
+    SDK's `temporal_*` and our `deskclone_*` counters on one endpoint (docs/operations.md)."""
+    if settings.metrics_port is None:
+        return None
+    host = settings.metrics_host
+    host = f"[{host}]" if ":" in host else host
+    runtime = Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=f"{host}:{settings.metrics_port}", counters_total_suffix=True
+            )
+        )
+    )
+    metrics.bind_temporal_meter(runtime.metric_meter)
+    log.info("worker metrics on http://%s:%d/metrics", host, settings.metrics_port)
+    return runtime
+
+
+async def connect_worker_client(settings: Settings) -> Client:
+    runtime = make_runtime(settings)
+    if runtime is None:
+        return await connect(settings)
+    return await Client.connect(
+        settings.temporal_address, namespace=settings.temporal_namespace, runtime=runtime
+    )
+
+
 async def run(settings: Settings) -> None:
     engine = make_engine(settings.effective_database_url)
-    client = await connect(settings)
+    client = await connect_worker_client(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -55,11 +87,17 @@ async def run(settings: Settings) -> None:
             await stop.wait()
             log.info("worker stopping; finishing in-flight activities")
     engine.dispose()
+    # A Temporal runtime of our own (DESKCLONE_METRICS_PORT) must go while the interpreter
+    # still runs: one left to interpreter exit aborts it about one time in three
+    # ("PyGILState_Release ... finalizing"). The metrics bridge and the client hold it.
+    metrics.bind_temporal_meter(None)
+    del worker, client
+    gc.collect()
 
 
 def main() -> None:
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, secret_values(settings))
     asyncio.run(run(settings))
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from deskclone import metrics
 from store import agents, tickets
 from store.db import transaction
 from store.tickets import NewMessage, NewTicket
@@ -82,12 +83,15 @@ class IntakeActivities:
             added = len(messages) if made.created else 0
             if not made.created:
                 added = tickets.append_messages(session, made.ticket, messages)
-            return CreateIntakeTicketResult(
+            result = CreateIntakeTicketResult(
                 ticket_id=made.ticket.id,
                 ticket_number=made.ticket.number,
                 created=made.created,
                 messages_added=added,
             )
+        if result.created:  # counted once committed
+            metrics.ticket_created(inp.source)
+        return result
 
 
 def _to_new_message(reference: str, index: int, message: IntakeMessage) -> NewMessage:

@@ -28,6 +28,7 @@ from activities.mailbox_types import (
     FilterResult,
     SetStatusInput,
 )
+from deskclone import metrics
 from deskclone.crypto import Cipher
 from deskclone.settings import Settings
 from domain.loop_guards import check_loop
@@ -46,6 +47,7 @@ MAX_EMAIL_BYTES = 25 * 1024 * 1024
 HEADER_SCAN_BYTES = 256 * 1024
 # Rows an interrupted poll left pending are picked up again, a bounded number per poll.
 MAX_PENDING_CARRIED = 200
+MIN_PAGE_SIZE = 10
 
 ProviderFactory = Callable[[Settings, str, Credentials], MailboxProvider]
 
@@ -103,6 +105,7 @@ class MailboxActivities:
             # updated_at: the first sync looks back from then.
             connected_at = mailbox.updated_at
             agent_id = mailbox.agent_id
+            provider_name = mailbox.provider
             provider, known = self._provider(mailbox)
         try:
             with keep_alive():
@@ -111,15 +114,19 @@ class MailboxActivities:
                         days=self._settings.initial_import_days
                     )
                     cursor = provider.initial_cursor(since)
-                page = provider.fetch_page(cursor, inp.max_messages)
+                page = provider.fetch_page(cursor, _page_size(inp.max_messages))
         except AuthExpired as error:
+            metrics.mailbox_polled(provider_name, "auth_expired")
             self._providers.pop(inp.mailbox_id, None)
             raise ApplicationError(str(error), type="AuthExpired", non_retryable=True) from error
         except Throttled as error:
+            metrics.mailbox_polled(provider_name, "throttled")
             delay = timedelta(seconds=error.retry_after) if error.retry_after else None
             raise ApplicationError(str(error), type="Throttled", next_retry_delay=delay) from error
         except Transient as error:
+            metrics.mailbox_polled(provider_name, "transient")
             raise ApplicationError(str(error), type="Transient") from error
+        metrics.mailbox_polled(provider_name)
 
         rows = [
             _inbound(m.provider_message_id, m.provider_thread_id, m.raw, m.received_at)
@@ -149,7 +156,11 @@ class MailboxActivities:
             # The rotated refresh token is saved; forget the cached provider's stale version.
             self._providers.pop(inp.mailbox_id, None)
         return FetchResult(
-            ledger_ids=carried + ids, more=page.more, cursor=page.next_cursor, fetched=len(rows)
+            ledger_ids=carried + ids,
+            more=page.more,
+            cursor=page.next_cursor,
+            fetched=len(rows),
+            retry_after_seconds=page.retry_after,
         )
 
     @activity.defn(name="filter_mail")
@@ -170,17 +181,20 @@ class MailboxActivities:
                         "skipped",
                         f"the email is {row.size / 1e6:.1f} MB, over the 25 MB limit",
                     )
+                    metrics.message_skipped(metrics.SKIP_TOO_LARGE)
                     skipped += 1
                     continue
                 email = normalise_email(row.raw)
                 loop = check_loop(email, mailbox.address)
                 if not loop.accepted:
                     ledger.mark(session, row, "skipped", loop.reason)
+                    metrics.message_skipped(loop.outcome.value)
                     skipped += 1
                     continue
                 sender = check_sender(email.from_address, mailbox.allowed_senders)
                 if not sender.allowed:
                     ledger.mark(session, row, "skipped", sender.reason)
+                    metrics.message_skipped(metrics.SKIP_SENDER_NOT_ALLOWED)
                     skipped += 1
                     continue
                 accepted.append(row.id)
@@ -202,6 +216,7 @@ class MailboxActivities:
             except Exception as error:  # a bad email must not stop the mailbox
                 log.exception("ledger row %s could not become a ticket", ledger_id)
                 outcome = self._mark_failed(ledger_id, error)
+            metrics.mail_outcome(outcome)
             if outcome == "ticket_created":
                 result.tickets_created += 1
             elif outcome == "appended":
@@ -226,7 +241,15 @@ class MailboxActivities:
             mailbox = mailboxes.get_for_worker(session, inp.mailbox_id)
             if mailbox is None or mailbox.status == "disconnected":
                 return
+            metrics.mailbox_status_changed(mailbox.provider, mailbox.status, inp.status)
             mailboxes.set_status(session, mailbox, inp.status, inp.last_error)
+
+
+def _page_size(requested: int) -> int:
+    """Each retry of a failed fetch asks for half as much: a batch is as slow as its slowest
+    part, so on a slow or flaky provider small pages still get through where big ones time out."""
+    attempt = activity.info().attempt
+    return max(MIN_PAGE_SIZE, requested >> min(attempt - 1, 8))
 
 
 def _aware(value: datetime) -> datetime:

@@ -16,6 +16,7 @@ from temporalio.client import Client
 from api.deps import Resources
 from api.errors import EXCEPTION_HANDLERS
 from api.limits import BodySizeLimit, RateLimiter
+from api.metrics_route import routes as metrics_routes
 from api.middleware import PublicCors
 from api.routes import agent, form_page, health, mailboxes, oauth, public, tickets
 from deskclone.settings import Settings
@@ -38,6 +39,7 @@ def create_app(
     app = Starlette(
         routes=[
             *health.routes,
+            *metrics_routes,  # GET /metrics (Prometheus text; docs/operations.md)
             Mount(
                 "/api/v1",
                 routes=[*tickets.routes, *public.routes, *agent.routes, *mailboxes.routes],

@@ -1,13 +1,17 @@
-"""The `deskclone` command: dev, api, worker, emulator, migrate, agent."""
+"""The `deskclone` command: dev, api, worker, emulator, migrate, agent, doctor."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from deskclone.json_logs import secret_values
 from deskclone.logs import configure_logging
 from deskclone.settings import Settings
 
@@ -44,13 +48,40 @@ def _parser() -> argparse.ArgumentParser:
     agent_commands = agent.add_subparsers(dest="agent_command", required=True)
     create = agent_commands.add_parser("create", help="create an agent and print its keys")
     create.add_argument("--name", required=True)
+
+    # --- doctor (docs/operations.md) ---
+    doctor = commands.add_parser(
+        "doctor", help="check the database, Temporal and provider settings; say what is wrong"
+    )
+    doctor.add_argument("--timeout", type=float, default=5.0, help="seconds per check")
     return parser
+
+
+def _load_settings() -> Settings:
+    """Settings from the environment; bad ones (e.g. production pointing at the provider
+    emulator) stop the command with the reasons in words, never a traceback or a secret."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            where = f"DESKCLONE_{str(problem['loc'][0]).upper()}: " if problem["loc"] else ""
+            message = problem["msg"].removeprefix("Value error, ")
+            sys.stderr.write(f"deskclone: refusing to start: {where}{message}\n")
+        sys.exit(2)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    settings = Settings()
-    configure_logging(settings.log_level)
+    if args.command == "doctor":  # reports bad settings itself, with everything else
+        from deskclone.doctor import run_doctor
+
+        configure_logging("WARNING")
+        sys.exit(run_doctor(timeout=args.timeout))
+    if args.command == "dev":
+        # `dev` is development by definition: it and its children use the emulator.
+        os.environ["DESKCLONE_ENVIRONMENT"] = "development"
+    settings = _load_settings()
+    configure_logging(settings.log_level, settings.log_format, secret_values(settings))
     if args.command == "dev":
         from deskclone.dev import DevOptions, run_dev
 

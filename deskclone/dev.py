@@ -69,6 +69,8 @@ class Child:
     def start(self) -> None:
         out: Any = None
         if self.log_file is not None:
+            if self._log is not None:
+                self._log.close()  # from the run before a restart
             self._log = self.log_file.open("ab")
             out = self._log
         self.process = subprocess.Popen(
@@ -220,6 +222,9 @@ def run_dev(options: DevOptions, base: Settings) -> int:
         ],
         child_env,
         log_file=data_dir / "temporal.log",
+        # Its state is on disk: a crashed server comes back with every workflow, and the
+        # worker and API reconnect by themselves.
+        restart=True,
     )
     emulator = Child(
         "emulator",
@@ -304,7 +309,7 @@ def run_dev(options: DevOptions, base: Settings) -> int:
 
 
 def _supervise(children: list[Child], dev_json: Path) -> None:
-    """Restart the API or worker if they die (the system must survive a killed worker)."""
+    """Restart any child that dies (the system must survive a killed worker or server)."""
     while True:
         time.sleep(0.5)
         for child in children:

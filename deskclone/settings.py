@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -31,6 +32,17 @@ class Settings(BaseSettings):
     api_port: int = 8000
 
     log_level: str = "INFO"
+
+    # --- Operations (docs/operations.md) ---
+    # "production" refuses the provider emulator: see `emulator_problems` below.
+    environment: Literal["development", "production"] = "development"
+    # "json": one JSON object per log line (deskclone/json_logs.py), never a secret in it.
+    log_format: Literal["text", "json"] = "text"
+    # The worker serves Prometheus metrics (Temporal SDK and deskclone_*) on this port; None: off.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    # When set, the API's /metrics wants `Authorization: Bearer <this>`.
+    metrics_token: SecretStr | None = None
 
     # Providers. Every URL is a setting, so the emulator and the real services run the same code.
     google_client_id: str = "deskclone-emulator.apps.googleusercontent.com"
@@ -77,8 +89,53 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @model_validator(mode="after")
+    def _production_refuses_the_emulator(self) -> Settings:
+        if self.environment == "production":
+            problems = emulator_problems(self)
+            if problems:
+                raise ValueError(
+                    "production settings must not use the provider emulator: " + "; ".join(problems)
+                )
+        return self
+
     @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'deskclone.db').resolve()}"
+
+
+# --- The emulator is never reachable in production (CONTRACT.md §4) ---
+PROVIDER_URL_SETTINGS = (
+    "google_auth_uri",
+    "google_token_uri",
+    "gmail_api_url",
+    "microsoft_authority",
+    "graph_api_url",
+)
+_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", "::", "emulator"})
+
+
+def is_emulator_host(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    return (
+        host in _LOCAL_HOSTS
+        or host.startswith("127.")
+        or host.endswith(".localhost")
+        or "emulator" in host
+    )
+
+
+def emulator_problems(settings: Settings) -> list[str]:
+    """What in these settings points at the provider emulator, in words (empty: nothing)."""
+    problems: list[str] = []
+    for name in PROVIDER_URL_SETTINGS:
+        url: str = getattr(settings, name)
+        host = urlsplit(url).hostname or ""
+        if is_emulator_host(host):
+            problems.append(f"DESKCLONE_{name.upper()}={url} points at {host or 'no host'}")
+    bundle = settings.provider_ca_bundle
+    if bundle is not None and "emulator" in bundle.name.lower():
+        problems.append(f"DESKCLONE_PROVIDER_CA_BUNDLE={bundle} is the emulator's CA")
+    return problems

@@ -1,0 +1,289 @@
+"""`deskclone doctor` against a healthy system (a real Temporal dev server with a worker, a
+migrated PostgreSQL) and broken ones, reading what it says."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from google.protobuf.duration_pb2 import Duration
+from sqlalchemy import Engine
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    RegisterNamespaceRequest,
+)
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from deskclone.doctor import Finding, check_database, check_providers, report, run_checks
+from deskclone.settings import Settings
+from deskclone.temporal import SEARCH_ATTRIBUTES
+from store.db import make_engine
+from store.migrate import upgrade
+
+
+def address(env: WorkflowEnvironment) -> str:
+    return env.client.service_client.config.target_host
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def texts(findings: list[Finding], status: str) -> list[str]:
+    return [f.text for f in findings if f.status == status]
+
+
+@pytest.fixture
+def healthy(
+    api_worker: Settings, dev_server_env: WorkflowEnvironment, postgres_database: str
+) -> Settings:
+    """The API tests' system: a worker polls its task queue, the database is migrated."""
+    return api_worker.model_copy(
+        update={
+            "temporal_address": address(dev_server_env),
+            "temporal_namespace": dev_server_env.client.namespace,
+            "database_url": postgres_database,
+        }
+    )
+
+
+async def test_healthy_system_has_no_problem(healthy: Settings, postgres_engine: Engine) -> None:
+    findings = await run_checks(healthy, production=False)
+    assert texts(findings, "fail") == [] and texts(findings, "warn") == []
+    said = "\n".join(texts(findings, "ok"))
+    assert "answers; migrations at head (0002)" in said
+    assert "postgresql+psycopg://postgres@127.0.0.1" in said
+    assert f"Temporal answers at {healthy.temporal_address}" in said
+    assert "namespace 'default' exists" in said
+    assert "search attributes registered as Keyword: " + ", ".join(SEARCH_ATTRIBUTES) in said
+    assert f"worker(s) polling the task queue '{healthy.task_queue}'" in said
+    out = io.StringIO()
+    assert report(findings, False, out) == 0
+    assert out.getvalue().splitlines()[-1] == "No problems found (0 warning(s))."
+
+
+def run_cli(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DESKCLONE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "deskclone", "doctor", "--timeout", "3"],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_the_command_on_a_healthy_and_a_broken_system(
+    healthy: Settings, postgres_engine: Engine, tmp_path: Path
+) -> None:
+    env = {
+        "DESKCLONE_DATABASE_URL": str(healthy.database_url),
+        "DESKCLONE_TEMPORAL_ADDRESS": healthy.temporal_address,
+        "DESKCLONE_TASK_QUEUE": healthy.task_queue,
+    }
+    good = await asyncio.to_thread(run_cli, env)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert good.stdout.startswith("deskclone doctor (development settings)\n")
+    assert "FAIL" not in good.stdout
+
+    broken = await asyncio.to_thread(
+        run_cli,
+        {
+            "DESKCLONE_DATA_DIR": str(tmp_path),
+            "DESKCLONE_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        },
+    )
+    assert broken.returncode == 1
+    lines = broken.stdout.splitlines()
+    assert lines[1] == (
+        f"  FAIL  database   the SQLite database file {tmp_path}/deskclone.db does not exist: "
+        "run `deskclone migrate` (or set DESKCLONE_DATABASE_URL)"
+    )
+    assert lines[2].startswith("  FAIL  temporal   cannot reach Temporal at 127.0.0.1:")
+    assert lines[2].endswith(
+        ": connection refused. Is the server running, and is DESKCLONE_TEMPORAL_ADDRESS right?"
+    )
+    assert lines[-1] == (
+        "2 problem(s), 0 warning(s): fix the FAIL lines and run `deskclone doctor` again."
+    )
+    assert not (tmp_path / "deskclone.db").exists()  # the doctor changes nothing
+
+
+async def test_unreachable_temporal(healthy: Settings) -> None:
+    port = free_port()
+    settings = healthy.model_copy(update={"temporal_address": f"127.0.0.1:{port}"})
+    findings = await run_checks(settings, production=False, timeout=3)
+    assert texts(findings, "fail") == [
+        f"cannot reach Temporal at 127.0.0.1:{port}: connection refused. Is the server "
+        "running, and is DESKCLONE_TEMPORAL_ADDRESS right?"
+    ]
+
+
+async def make_namespace(env: WorkflowEnvironment, attributes: dict[str, int]) -> str:
+    name = f"doctor-{uuid.uuid4().hex[:8]}"
+    service = env.client.workflow_service
+    await service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=name, workflow_execution_retention_period=Duration(seconds=86400)
+        )
+    )
+    for _ in range(100):  # the namespace registry refreshes within moments
+        try:
+            await service.describe_namespace(DescribeNamespaceRequest(namespace=name))
+            break
+        except RPCError:
+            await asyncio.sleep(0.1)
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(search_attributes=attributes, namespace=name)  # type: ignore[arg-type]
+    )
+    return name
+
+
+async def test_missing_and_mistyped_search_attributes(
+    healthy: Settings, dev_server_env: WorkflowEnvironment
+) -> None:
+    attributes = {k: v for k, v in SEARCH_ATTRIBUTES.items() if k != "MailboxStatus"}
+    attributes["MailboxAddress"] = IndexedValueType.INDEXED_VALUE_TYPE_TEXT
+    namespace = await make_namespace(dev_server_env, dict(attributes))
+    settings = healthy.model_copy(update={"temporal_namespace": namespace})
+    findings = await run_checks(settings, production=False)
+    assert texts(findings, "fail") == [
+        f"the search attribute MailboxAddress is a Text in namespace '{namespace}' but must be "
+        "a Keyword: remove it (`temporal operator search-attribute remove`) and create it again",
+        f"the search attribute MailboxStatus is not registered in namespace '{namespace}'; "
+        "mailbox workflows cannot start or be found without it. Register it: "
+        f"`temporal operator search-attribute create --namespace {namespace} "
+        "--name MailboxStatus --type Keyword`",
+    ]
+    # Nobody polls the task queue in that namespace.
+    assert texts(findings, "warn") == [
+        f"no worker is polling the task queue '{settings.task_queue}' now: nothing will be "
+        "processed until `deskclone worker` runs"
+    ]
+
+
+async def test_missing_namespace(healthy: Settings) -> None:
+    settings = healthy.model_copy(update={"temporal_namespace": "no-such-namespace"})
+    findings = await run_checks(settings, production=False)
+    assert texts(findings, "fail") == [
+        f"the namespace 'no-such-namespace' does not exist on Temporal at "
+        f"{settings.temporal_address}: create it with `temporal operator namespace create "
+        "--namespace no-such-namespace` (docker-compose.yml's temporal-create-namespace job "
+        "does), or fix DESKCLONE_TEMPORAL_NAMESPACE"
+    ]
+
+
+def test_unmigrated_databases(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    settings = Settings(database_url=f"sqlite:///{empty}")
+    assert texts(check_database(settings, 3), "fail") == [
+        f"sqlite:///{empty} answers but has no DeskClone tables yet (no migration applied): "
+        "run `deskclone migrate`"
+    ]
+
+    behind = tmp_path / "behind.db"
+    engine = make_engine(f"sqlite:///{behind}")
+    upgrade(engine, "0001")
+    engine.dispose()
+    settings = Settings(database_url=f"sqlite:///{behind}")
+    assert texts(check_database(settings, 3), "fail") == [
+        f"sqlite:///{behind} is at migration 0001 but this release needs 0002: "
+        "run `deskclone migrate`"
+    ]
+
+
+def test_unreachable_database() -> None:
+    port = free_port()
+    url = f"postgresql://deskclone:hunter2-password@127.0.0.1:{port}/deskclone"
+    [finding] = check_database(Settings(database_url=url), 3)
+    assert finding.status == "fail"
+    assert finding.text.startswith(
+        f"cannot connect to the database postgresql+psycopg://deskclone:***@127.0.0.1:{port}"
+        "/deskclone: "
+    )
+    assert finding.text.endswith(
+        "Is it running, and are DESKCLONE_DATABASE_URL and its password right?"
+    )
+    assert "hunter2" not in finding.text
+
+
+def test_production_provider_settings(tmp_path: Path) -> None:
+    settings = Settings(
+        environment="development",  # as `load_settings` falls back to, to report everything
+        gmail_api_url="https://127.0.0.1:8025",
+        provider_ca_bundle=tmp_path / "missing.pem",
+        google_client_id="123-abc.apps.googleusercontent.com",
+        public_url="http://127.0.0.1:8000",
+    )
+    findings = check_providers(settings, production=True)
+    assert texts(findings, "fail") == [
+        f"DESKCLONE_PROVIDER_CA_BUNDLE={tmp_path}/missing.pem does not exist",
+        "DESKCLONE_GMAIL_API_URL=https://127.0.0.1:8025 points at 127.0.0.1: production "
+        "refuses the provider emulator. Unset it (the default is the real endpoint) or set "
+        "the provider's real URL",
+        "Gmail: DESKCLONE_GOOGLE_CLIENT_SECRET is not set, so connecting a mailbox will fail; "
+        "see docs/providers.md",
+        "DESKCLONE_SECRET_KEY is not set: mailbox tokens cannot be stored or read",
+    ]
+    assert texts(findings, "warn") == [
+        "no mail provider is configured: only the form and the widget make tickets "
+        "(docs/providers.md sets up Google and Microsoft)",
+        "DESKCLONE_PUBLIC_URL=http://127.0.0.1:8000 is not a public https URL; Google and "
+        "Microsoft accept such redirect URIs only for local development",
+    ]
+
+
+def test_production_provider_settings_in_order(tmp_path: Path) -> None:
+    bundle = tmp_path / "corporate.pem"
+    bundle.write_text("not a certificate\n")
+    settings = Settings(
+        environment="production",
+        provider_ca_bundle=bundle,
+        google_client_id="123-abc.apps.googleusercontent.com",
+        google_client_secret="GOCSPX-example",
+        secret_key="k" * 32,
+        public_url="https://help.example.com",
+    )
+    findings = check_providers(settings, production=True)
+    assert texts(findings, "fail") == [
+        f"DESKCLONE_PROVIDER_CA_BUNDLE={bundle} is not a readable PEM CA bundle: "
+        + texts(findings, "fail")[0].split("bundle: ", 1)[1]
+    ]
+    assert texts(findings, "ok") == [
+        "Gmail: OAuth client set; its redirect URI must be "
+        "https://help.example.com/oauth/gmail/callback",
+        "Outlook: not configured (optional)",
+    ]
+    assert texts(findings, "warn") == []
+
+
+def test_production_emulator_settings_are_reported_not_crashed_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from deskclone.doctor import load_settings
+
+    monkeypatch.setenv("DESKCLONE_ENVIRONMENT", "production")
+    monkeypatch.setenv("DESKCLONE_GMAIL_API_URL", "https://127.0.0.1:8025")
+    settings, production, findings = load_settings()
+    assert settings is not None and production and findings == []
+    monkeypatch.setenv("DESKCLONE_FORM_RATE_LIMIT_PER_MINUTE", "0")
+    settings, production, findings = load_settings()
+    assert settings is None
+    assert [f.text for f in findings] == [
+        "DESKCLONE_FORM_RATE_LIMIT_PER_MINUTE: Input should be greater than or equal to 1"
+    ]
