@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
+from domain.flood import check_flood
 from domain.mime import NormalisedEmail, normalise_email
 from domain.quotes import trim_quoted_reply
 from domain.thread_decision import ThreadLookup, ThreadOutcome, decide_thread, thread_keys
@@ -15,9 +16,12 @@ from store.tickets import NewMessage, NewTicket
 
 MAX_TEXT_CHARS = 200_000
 NO_SUBJECT = "(no subject)"
+FLOOD_WINDOW = timedelta(hours=1)
 
 
-def process_message(session: Session, mailbox_id: str, ledger_id: str) -> str | None:
+def process_message(
+    session: Session, mailbox_id: str, ledger_id: str, *, flood_limit: int = 20
+) -> str | None:
     """Returns the outcome written, or None when the row was already done (a retry)."""
     rows = ledger.rows(session, [ledger_id], outcome="pending")
     if not rows:
@@ -56,6 +60,13 @@ def process_message(session: Session, mailbox_id: str, ledger_id: str) -> str | 
             tickets.append_messages(session, ticket, [_message(row, email, text)])
             ledger.mark(session, row, "appended", verdict.reason, ticket.id)
             return "appended"
+    opened = tickets.opened_since(
+        session, row.agent_id, mailbox_id, email.from_address, datetime.now(UTC) - FLOOD_WINDOW
+    )
+    flood = check_flood(email.from_address, opened, flood_limit)
+    if not flood.allowed:
+        ledger.mark(session, row, "skipped", flood.reason)
+        return "skipped"
     text = email.text
     made = tickets.create_ticket(
         session,

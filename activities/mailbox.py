@@ -210,7 +210,12 @@ class MailboxActivities:
             activity.heartbeat()
             try:
                 with transaction(self._engine) as session:
-                    outcome = process_message(session, inp.mailbox_id, ledger_id)
+                    outcome = process_message(
+                        session,
+                        inp.mailbox_id,
+                        ledger_id,
+                        flood_limit=self._settings.flood_limit_per_hour,
+                    )
             except DBAPIError:
                 raise  # the database is in trouble: retry the activity, lose nothing
             except Exception as error:  # a bad email must not stop the mailbox

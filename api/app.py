@@ -13,6 +13,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from temporalio.client import Client
 
+from api import pages  # the HTML pages: /login, /sources, /tickets (issue 6)
 from api.deps import Resources
 from api.errors import EXCEPTION_HANDLERS
 from api.limits import BodySizeLimit, RateLimiter
@@ -46,6 +47,7 @@ def create_app(
             ),
             *oauth.routes,
             *form_page.routes,
+            *pages.routes,
             Mount(
                 "/static",
                 app=StaticFiles(directory=Path(__file__).parent / "static"),
@@ -53,12 +55,14 @@ def create_app(
             ),
         ],
         middleware=[
+            Middleware(pages.SecurityHeaders, settings=settings),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
             Middleware(PublicCors, prefix="/api/v1/public/"),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+    app.state.pages = pages.PagesState(settings)
     app.state.resources = Resources(
         settings=settings,
         engine=db_engine,

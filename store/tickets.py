@@ -209,3 +209,21 @@ def set_status(session: Session, ticket: Ticket, status: str) -> Ticket:
         )
         session.flush()
     return ticket
+
+
+def opened_since(
+    session: Session, agent_id: str, mailbox_id: str, requester: str | None, since: datetime
+) -> int:
+    """Tickets `requester` opened through this mailbox since `since` (for the flood guard)."""
+    if requester is None:
+        return 0
+    return session.exec(
+        select(sa.func.count())
+        .select_from(Ticket)
+        .where(
+            Ticket.agent_id == agent_id,
+            Ticket.mailbox_id == mailbox_id,
+            Ticket.requester_email == requester,
+            Ticket.created_at >= since,
+        )
+    ).one()

@@ -1,0 +1,15 @@
+"""The pages a support team uses (CONTRACT.md §2 "Pages"): sign-in, Sources, Forms, Tickets.
+
+Server-rendered HTML over the same store and workflow controls as the JSON API; every form
+works without JavaScript, which only adds live status and conveniences.
+"""
+
+from __future__ import annotations
+
+from api.pages import auth, forms_tab, sources, tickets
+from api.pages.security import SecurityHeaders
+from api.pages.session import PagesState
+
+routes = [*auth.routes, *forms_tab.routes, *sources.routes, *tickets.routes]
+
+__all__ = ["PagesState", "SecurityHeaders", "routes"]

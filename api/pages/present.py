@@ -1,0 +1,100 @@
+"""Words a support person reads: labels for statuses, outcomes and sources, and card data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from api.pages.queries import MailboxRow
+from api.pages.render import ago, as_utc, iso, when
+
+PROVIDERS = {"gmail": "Gmail", "outlook": "Outlook"}
+PROVIDER_COMPANIES = {"gmail": "Google", "outlook": "Microsoft"}
+MAILBOX_STATUSES = {
+    "active": "Active",
+    "auth_expired": "Auth Expired",
+    "disconnected": "Disconnected",
+}
+OUTCOMES = {
+    "ticket_created": "Ticket created",
+    "appended": "Added to a ticket",
+    "skipped": "Not a ticket",
+    "failed": "Failed",
+    "pending": "Waiting",
+}
+SOURCES = {"email": "Email", "form": "Form", "widget": "Chat"}
+TICKET_STATUSES = {"open": "Open", "pending": "Pending", "solved": "Solved"}
+COUNTS = (
+    ("tickets_created", "ticket_created", "Tickets created"),
+    ("appended", "appended", "Replies added"),
+    ("skipped", "skipped", "Not tickets"),
+    ("failed", "failed", "Failed"),
+)
+
+
+def sentence(text: str | None) -> str:
+    """A reason from the rules (`sender x is not ...`) as a sentence."""
+    if not text:
+        return ""
+    text = text.strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def problem_words(provider: str, status: str, last_error: str | None) -> str:
+    """The card's trouble in words; the workflow already writes its errors for people."""
+    if last_error:
+        return sentence(last_error)
+    if status == "auth_expired":
+        company = PROVIDER_COMPANIES.get(provider, "The provider")
+        return f"{company} no longer accepts this connection. Click Reconnect to sign in again."
+    return ""
+
+
+@dataclass(frozen=True)
+class MailboxCard:
+    id: str
+    provider: str
+    provider_name: str
+    address: str
+    status: str
+    status_label: str
+    last_polled_at: datetime | None
+    poll_interval_seconds: int
+    allowed_senders: list[str]
+    counts: list[tuple[str, str, int]]  # (key, label, value)
+    problem: str
+
+    @classmethod
+    def of(cls, row: MailboxRow, live_poll: datetime | None = None) -> MailboxCard:
+        m = row.mailbox
+        polled = m.last_polled_at
+        if live_poll is not None and (polled is None or as_utc(live_poll) > as_utc(polled)):
+            polled = live_poll
+        return cls(
+            id=m.id,
+            provider=m.provider,
+            provider_name=PROVIDERS.get(m.provider, m.provider.title()),
+            address=m.address,
+            status=m.status,
+            status_label=MAILBOX_STATUSES.get(m.status, m.status),
+            last_polled_at=polled,
+            poll_interval_seconds=m.poll_interval_seconds,
+            allowed_senders=list(m.allowed_senders),
+            counts=[(key, label, row.counts.get(outcome, 0)) for key, outcome, label in COUNTS],
+            problem=problem_words(m.provider, m.status, m.last_error),
+        )
+
+    def status_json(self) -> dict[str, Any]:
+        """What the Sources page's script needs to refresh a card without a reload."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "status_label": self.status_label,
+            "last_polled_at": iso(self.last_polled_at) or None,
+            "last_polled_text": ago(self.last_polled_at) if self.last_polled_at else "not yet",
+            "last_polled_title": when(self.last_polled_at),
+            "problem": self.problem,
+            "counts": {key: value for key, _label, value in self.counts},
+        }
