@@ -1,9 +1,10 @@
 """`create_emulator_app`: the provider emulator as one Starlette app.
 
 Routes: Google OAuth (`emulator.google_oauth`), the Gmail API
-(`emulator.gmail`), Google batch (`emulator.batch`) and the control API
-(`emulator.control`). The Microsoft side plugs in here with its own route
-list over the same `EmulatorState`.
+(`emulator.gmail`), Google batch (`emulator.batch`), the Microsoft identity
+platform (`emulator.microsoft_identity`), Graph mail (`emulator.graph`) and its
+JSON batching (`emulator.graph_batch`), and the control API (`emulator.control`,
+`emulator.graph_control`), all over the same `EmulatorState`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from emulator.control import control_routes
 from emulator.errors import ControlError, control_error_response
 from emulator.gmail import gmail_routes
 from emulator.google_oauth import google_oauth_routes
+from emulator.graph import graph_routes
+from emulator.graph_batch import graph_batch_routes
+from emulator.graph_control import graph_control_routes
+from emulator.microsoft_identity import microsoft_identity_routes
 from emulator.state import EmulatorState
 
 
@@ -42,6 +47,11 @@ def create_emulator_app(state: EmulatorState | None = None) -> Starlette:
             *gmail_routes(world),
             *batch_routes(world),
             *control_routes(world),
+            *graph_control_routes(world),
+            *microsoft_identity_routes(world),
+            # The batch route before the catch-all `/v1.0/{rest:path}`.
+            *graph_batch_routes(world),
+            *graph_routes(world),
         ],
         exception_handlers={ControlError: _control_error, HTTPException: _http_error},
     )

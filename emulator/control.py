@@ -26,6 +26,8 @@ Extensions:
   an OAuth client (the default Google one is in `emulator.tokens`)
 - `GET /_emulator/settings`, `PATCH /_emulator/settings` `{"access_token_lifetime": s}`
 - `POST /_emulator/reset` `{"seed": int}`? -> 204; back to a fresh emulator
+- Microsoft side (`emulator.graph_control`): `POST .../{address}/expire-delta-tokens`,
+  `DELETE .../{address}/messages/{id}`
 
 Errors: `{"error": {"code": "snake_case", "message": "..."}}` with 400/404/409/413/415/422.
 """

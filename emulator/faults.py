@@ -4,11 +4,12 @@ A fault fires with probability `rate` on each matching request, at most
 `count` times. The dice come from one seeded `random.Random`, so a test that
 makes the same requests in the same order sees the same failures every run.
 
-Scope: without `route`, a fault hits the provider's API routes (Gmail API
-calls, including each sub-request of a batch) but not its OAuth endpoints, so
-a "429 on the next call" fault is not swallowed by a token refresh. With
-`route` (an exact request-count key such as `"POST /token"` or
-`"POST /batch/gmail/v1"`) it hits only that route, OAuth endpoints included.
+Scope: without `route`, a fault hits the provider's API routes (Gmail API or
+Graph calls, including each sub-request of a batch) but not its OAuth
+endpoints, so a "429 on the next call" fault is not swallowed by a token
+refresh. With `route` (an exact request-count key such as `"POST /token"`,
+`"POST /batch/gmail/v1"` or `"POST /{tenant}/oauth2/v2.0/token"`) it hits only
+that route, OAuth endpoints and the batch itself included.
 Control routes are never faulted.
 """
 

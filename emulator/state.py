@@ -2,7 +2,7 @@
 
 Mailboxes are provider-neutral on purpose. A mailbox records its provider, and
 each provider module renders the same stored messages in its own shapes (the
-Gmail module as `Message` resources; the Graph module, later, as `message`
+Gmail module as `Message` resources; the Graph modules as `message`
 resources), so delivery, threading, tokens, faults and request counts are
 shared by both sides.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from emulator.request_log import RequestLog
 from emulator.tokens import (
     DEFAULT_GOOGLE_CLIENT_ID,
     DEFAULT_GOOGLE_CLIENT_SECRET,
+    DEFAULT_MICROSOFT_CLIENT_ID,
+    DEFAULT_MICROSOFT_CLIENT_SECRET,
     OAuthClient,
     TokenStore,
 )
@@ -77,6 +80,16 @@ class StoredMessage:
 
 
 @dataclass(frozen=True)
+class RemovedMessage:
+    """A message deleted from its folder; Graph delta reports it as `@removed`."""
+
+    message_id: str
+    folder: str
+    #: The change sequence of the removal (same counter as `StoredMessage.seq`).
+    seq: int
+
+
+@dataclass(frozen=True)
 class HistoryRecord:
     """A `messageAdded` change; the only kind a read-only world produces."""
 
@@ -100,6 +113,12 @@ class Mailbox:
     thread_index: dict[str, str] = field(default_factory=dict)
     #: When on, every refresh grant returns a new refresh token and kills the old one.
     rotate_refresh_tokens: bool = False
+    #: Messages deleted so far, oldest first (Graph delta's `@removed` rows).
+    removed: list[RemovedMessage] = field(default_factory=list)
+    #: Graph delta tokens carry this; a new value expires every token handed out before.
+    delta_epoch: str = field(default_factory=lambda: secrets.token_hex(6))
+    #: How an expired delta token answers: 410 Gone, or 400 `syncStateNotFound`.
+    delta_expired_status: int = 410
 
     def thread(self, thread_id: str) -> list[StoredMessage]:
         return [m for m in self.messages.values() if m.thread_id == thread_id]
@@ -111,6 +130,11 @@ class Mailbox:
         """Forget all history so far, as Gmail does after about a week."""
         self.history.clear()
         self.history_floor = self.history_id
+
+    def expire_delta_tokens(self, status: int = 410) -> None:
+        """Every Graph delta token handed out so far stops working and answers `status`."""
+        self.delta_epoch = secrets.token_hex(6)
+        self.delta_expired_status = status
 
 
 def normalize_address(address: str) -> str:
@@ -149,7 +173,12 @@ class EmulatorState:
         self._initial_clients = (
             list(clients)
             if clients is not None
-            else [OAuthClient("gmail", DEFAULT_GOOGLE_CLIENT_ID, DEFAULT_GOOGLE_CLIENT_SECRET)]
+            else [
+                OAuthClient("gmail", DEFAULT_GOOGLE_CLIENT_ID, DEFAULT_GOOGLE_CLIENT_SECRET),
+                OAuthClient(
+                    "outlook", DEFAULT_MICROSOFT_CLIENT_ID, DEFAULT_MICROSOFT_CLIENT_SECRET
+                ),
+            ]
         )
         self.requests = RequestLog()
         self.faults = FaultBook(seed)
@@ -196,6 +225,11 @@ class EmulatorState:
     def mailbox(self, address: str) -> Mailbox | None:
         return self.mailboxes.get(address.strip().lower())
 
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the latest change (delivery or removal) in any mailbox."""
+        return self._seq
+
     # -- mail ------------------------------------------------------------------
 
     def _new_message_id(self) -> str:
@@ -232,4 +266,18 @@ class EmulatorState:
         mailbox.history.append(HistoryRecord(id=mailbox.history_id, message_id=message_id))
         for own_id in _MSG_ID.findall(str(headers.get("Message-ID", ""))):
             mailbox.thread_index.setdefault(own_id, thread_id)
+        return stored
+
+    def remove_message(self, mailbox: Mailbox, message_id: str) -> StoredMessage | None:
+        """Delete a message, as the user deleting it would; None if there is no such message.
+
+        Graph delta reports the removal. Gmail's history only records additions, so the
+        message simply drops out of it (and of listings), as if it had never arrived.
+        """
+        stored = mailbox.messages.pop(message_id, None)
+        if stored is None:
+            return None
+        mailbox.history = [r for r in mailbox.history if r.message_id != message_id]
+        self._seq += 1
+        mailbox.removed.append(RemovedMessage(message_id, stored.folder, self._seq))
         return stored

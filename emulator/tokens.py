@@ -1,8 +1,8 @@
 """OAuth clients, authorization codes and tokens, shared by every provider.
 
 Tokens carry the provider and mailbox they were issued for, so one store
-serves Google now and the Microsoft identity platform later, and revoking a
-mailbox (`POST /_emulator/mailboxes/{address}/revoke`) kills all of them.
+serves Google and the Microsoft identity platform, and revoking a mailbox
+(`POST /_emulator/mailboxes/{address}/revoke`) kills all of them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ from dataclasses import dataclass
 #: can connect Gmail mailboxes without registering anything.
 DEFAULT_GOOGLE_CLIENT_ID = "deskclone-emulator.apps.googleusercontent.com"
 DEFAULT_GOOGLE_CLIENT_SECRET = "deskclone-emulator-google-secret"
+#: The Microsoft app registration known from the start (`Settings.microsoft_client_id`).
+DEFAULT_MICROSOFT_CLIENT_ID = "deskclone-emulator-microsoft-client"
+DEFAULT_MICROSOFT_CLIENT_SECRET = "deskclone-emulator-microsoft-secret"
 #: How long an authorization code may wait before being exchanged (Google: minutes).
 CODE_LIFETIME_SECONDS = 600.0
 
@@ -95,9 +98,10 @@ class TokenStore:
         nonce: str | None,
         offline: bool,
         issue_refresh_token: bool,
+        prefix: str = "4/emu-",
     ) -> AuthorizationCode:
         code = AuthorizationCode(
-            code="4/emu-" + secrets.token_urlsafe(24),
+            code=prefix + secrets.token_urlsafe(24),
             provider=provider,
             client_id=client_id,
             address=address,
@@ -122,10 +126,17 @@ class TokenStore:
     # -- tokens ----------------------------------------------------------------
 
     def issue_access(
-        self, *, provider: str, client_id: str, address: str, scope: str, lifetime: float
+        self,
+        *,
+        provider: str,
+        client_id: str,
+        address: str,
+        scope: str,
+        lifetime: float,
+        prefix: str = "ya29.emu-",
     ) -> AccessToken:
         token = AccessToken(
-            token="ya29.emu-" + secrets.token_urlsafe(32),
+            token=prefix + secrets.token_urlsafe(32),
             provider=provider,
             client_id=client_id,
             address=address,
@@ -136,10 +147,10 @@ class TokenStore:
         return token
 
     def issue_refresh(
-        self, *, provider: str, client_id: str, address: str, scope: str
+        self, *, provider: str, client_id: str, address: str, scope: str, prefix: str = "1//emu-"
     ) -> RefreshToken:
         token = RefreshToken(
-            token="1//emu-" + secrets.token_urlsafe(32),
+            token=prefix + secrets.token_urlsafe(32),
             provider=provider,
             client_id=client_id,
             address=address,

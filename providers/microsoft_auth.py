@@ -1,0 +1,247 @@
+"""MSAL for Outlook: the app, its HTTP session, the stored token cache and error classes.
+
+Decisions (research/providers.md §3):
+
+- A **fresh `ConfidentialClientApplication` per token request**: MSAL keeps a per-app
+  cache of responses (an identical 400 replayed for 60 s, a 429/5xx for Retry-After
+  seconds), which would hide a retry Temporal makes after a failure.
+- An **explicit `requests.Session`** with `trust_env=False` and `verify=<CA bundle>`:
+  this machine exports REQUESTS_CA_BUNDLE, which otherwise wins over the session's CA.
+- **`instance_discovery=False` unless the authority is a Microsoft host**: discovery
+  asks login.microsoftonline.com about the host, which fails for the emulator.
+- Scopes: MSAL is asked for exactly `Mail.Read` and `User.Read`; it adds `openid`,
+  `profile` and `offline_access` itself (and refuses to be given them).
+
+The grant is stored as MSAL's serialised token cache (compact JSON: account, id
+token, refresh token, access token). It is what `Credentials.refresh_token` carries
+for Outlook: an opaque secret the caller encrypts at rest, replaced whenever MSAL
+changes it (Microsoft hands out a new refresh token at every refresh).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import msal  # type: ignore[import-untyped]
+import requests
+from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS  # type: ignore[import-untyped]
+
+from deskclone.settings import Settings
+from providers.base import AuthExpired, Credentials, ProviderError, Throttled, Transient
+from providers.gmail_errors import retry_after_seconds
+
+#: What MSAL is asked for; the authorization request adds MSAL's reserved scopes.
+GRAPH_SCOPES = ("Mail.Read", "User.Read")
+#: MSAL's reserved scopes, which it adds to every request (application.py `_decorate_scope`).
+RESERVED_SCOPES = ("offline_access", "openid", "profile")
+#: Refresh this long before the access token expires, so a call never races its expiry.
+EXPIRY_MARGIN = timedelta(minutes=5)
+
+#: Token-endpoint errors after which only a new consent helps (RFC 6749 and OIDC codes).
+_REAUTH_ERRORS = frozenset(
+    {"invalid_grant", "interaction_required", "consent_required", "login_required"}
+)
+#: Entra's reasons, in words a support person can pass on.
+_AADSTS_REASONS = {
+    50034: "the account no longer exists",
+    50055: "the account's password has expired",
+    50057: "the account is disabled",
+    50076: "multi-factor authentication is now required",
+    50079: "the account must register for multi-factor authentication",
+    50173: "the sign-in was revoked (password change or an administrator)",
+    53003: "a Conditional Access policy blocks it",
+    65001: "the consent to DeskClone was withdrawn",
+    70008: "the authorization expired",
+    700016: "DeskClone's app is not registered in this directory",
+    700082: "the authorization expired after 90 days without use",
+}
+
+
+def is_microsoft_host(authority: str) -> bool:
+    return (urlsplit(authority).hostname or "").lower() in WELL_KNOWN_AUTHORITY_HOSTS
+
+
+class MsalSession(requests.Session):
+    """requests for MSAL: only the configured CA, nothing from the environment, a timeout.
+
+    It also remembers the last answer's status and Retry-After, which MSAL drops
+    when it turns a 429 into an error dict.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.trust_env = False
+        bundle = settings.provider_ca_bundle
+        # Without a bundle: requests' own store (certifi), since the environment is ignored.
+        self.verify = str(bundle) if bundle is not None else True
+        self._timeout = settings.provider_timeout_seconds
+        self.last_status: int | None = None
+        self.last_retry_after: float | None = None
+
+    def request(
+        self, method: str, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        kwargs.setdefault("timeout", self._timeout)
+        response = super().request(method, url, *args, **kwargs)
+        self.last_status = response.status_code
+        self.last_retry_after = retry_after_seconds(response.headers)
+        return response
+
+
+def msal_app(settings: Settings, session: MsalSession, cache: Any) -> Any:
+    """A new ConfidentialClientApplication; building it fetches the openid-configuration."""
+    authority = settings.microsoft_authority.rstrip("/")
+    return msal.ConfidentialClientApplication(
+        settings.microsoft_client_id,
+        client_credential=settings.microsoft_client_secret.get_secret_value(),
+        authority=authority,
+        instance_discovery=None if is_microsoft_host(authority) else False,
+        http_client=session,
+        token_cache=cache,
+    )
+
+
+def serialize_cache(cache: Any) -> str:
+    """MSAL's cache as compact JSON (MSAL indents it; the stored copy need not be)."""
+    return json.dumps(json.loads(cache.serialize()), separators=(",", ":"))
+
+
+def load_cache(text: str) -> Any:
+    cache = msal.SerializableTokenCache()
+    try:
+        if not isinstance(json.loads(text), dict):
+            raise ValueError("not a JSON object")
+        cache.deserialize(text)
+    except ValueError:
+        raise AuthExpired(
+            "The stored Outlook authorization is unreadable, so the mailbox must be reconnected."
+        ) from None  # the text is a secret: never echo it
+    return cache
+
+
+def _codes(result: Mapping[str, Any]) -> list[int]:
+    codes = result.get("error_codes")
+    return [c for c in codes if isinstance(c, int)] if isinstance(codes, list) else []
+
+
+def describe_token_error(result: Mapping[str, Any]) -> str:
+    """`invalid_grant, AADSTS700082: the authorization expired after 90 days without use`."""
+    error = str(result.get("error") or "unknown_error")
+    codes = _codes(result)
+    if not codes:
+        return error
+    reason = _AADSTS_REASONS.get(codes[0])
+    return f"{error}, AADSTS{codes[0]}" + (f": {reason}" if reason else "")
+
+
+def classify_token_error(
+    result: Mapping[str, Any], what: str, session: MsalSession | None = None
+) -> ProviderError:
+    """The provider error for an MSAL error dict from the token endpoint."""
+    error = str(result.get("error") or "")
+    label = f"{what}: Microsoft refused to renew access ({describe_token_error(result)})"
+    if error in _REAUTH_ERRORS or error == "unauthorized_client":
+        return AuthExpired(f"{label}; the mailbox must be reconnected.")
+    if session is not None and session.last_status == 429:
+        return Throttled(f"{label}: Microsoft asks us to slow down.", session.last_retry_after)
+    if error in ("temporarily_unavailable", "server_error"):
+        return Transient(f"{label}: a temporary problem at Microsoft.")
+    # e.g. invalid_client: DeskClone's app registration (secret), not the customer's grant.
+    return Transient(f"{label}.")
+
+
+def classify_msal_exception(error: BaseException, what: str) -> ProviderError | None:
+    """The provider error for what MSAL or requests raised, or None for a bug."""
+    if isinstance(error, ProviderError):
+        return error
+    if isinstance(error, requests.Timeout):
+        return Transient(f"{what}: Microsoft's sign-in service did not answer in time.")
+    if isinstance(error, requests.RequestException):
+        kind = type(error).__name__
+        return Transient(f"{what}: network error talking to Microsoft's sign-in service ({kind}).")
+    if isinstance(error, msal.exceptions.MsalServiceError):
+        # MSAL raises this for a 5xx from the token endpoint or the openid-configuration.
+        return Transient(f"{what}: Microsoft's sign-in service had a temporary problem ({error}).")
+    if isinstance(error, ValueError):
+        # The openid-configuration answered 4xx, or a token answer was not JSON.
+        return Transient(f"{what}: Microsoft's sign-in service gave an unusable answer.")
+    return None
+
+
+class MicrosoftTokens:
+    """An Outlook grant in use: the serialised MSAL cache plus the access token in hand.
+
+    `access_token()` costs nothing while the token in hand is valid (no MSAL app, no
+    request); otherwise, and on `refresh()`, a fresh MSAL app renews it silently.
+    """
+
+    def __init__(
+        self, settings: Settings, credentials: Credentials, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._cache_text = credentials.refresh_token
+        self._access_token = credentials.access_token
+        self._expires_at = _aware(credentials.expires_at)
+        self._scopes = credentials.scopes
+
+    def credentials(self) -> Credentials:
+        return Credentials(
+            refresh_token=self._cache_text,
+            access_token=self._access_token,
+            expires_at=self._expires_at,
+            scopes=self._scopes,
+        )
+
+    def access_token(self) -> str:
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        if self._access_token and self._expires_at and self._expires_at - EXPIRY_MARGIN > now:
+            return self._access_token
+        return self.refresh(force=False)
+
+    def refresh(self, *, force: bool) -> str:
+        """A new access token from the refresh token (`force`), or MSAL's cached one."""
+        what = "renewing Microsoft access"
+        cache = load_cache(self._cache_text)
+        with MsalSession(self._settings) as session:
+            try:
+                app = msal_app(self._settings, session, cache)
+                accounts = app.get_accounts()
+                if not accounts:
+                    raise AuthExpired(
+                        f"{what}: the stored Outlook authorization holds no account, so the "
+                        "mailbox must be reconnected."
+                    )
+                result = app.acquire_token_silent_with_error(
+                    list(GRAPH_SCOPES), accounts[0], force_refresh=force
+                )
+            except Exception as error:
+                classified = classify_msal_exception(error, what)
+                if classified is None:
+                    raise
+                raise classified from error
+        if result is None:
+            raise AuthExpired(
+                f"{what}: the stored Outlook authorization holds no refresh token, so the "
+                "mailbox must be reconnected."
+            )
+        if "error" in result:
+            raise classify_token_error(result, what, session)
+        token = str(result["access_token"])
+        issued = datetime.fromtimestamp(self._clock(), UTC)
+        self._access_token = token
+        self._expires_at = issued + timedelta(seconds=int(result.get("expires_in", 0)))
+        if cache.has_state_changed:
+            self._cache_text = serialize_cache(cache)
+        return token
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
