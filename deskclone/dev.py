@@ -199,6 +199,8 @@ def run_dev(options: DevOptions, base: Settings) -> int:
         "DESKCLONE_GMAIL_API_URL": emulator_url,
         "DESKCLONE_GOOGLE_AUTH_URI": f"{emulator_url}/o/oauth2/auth",
         "DESKCLONE_GOOGLE_TOKEN_URI": f"{emulator_url}/token",
+        "DESKCLONE_MICROSOFT_AUTHORITY": f"{emulator_url}/common",
+        "DESKCLONE_GRAPH_API_URL": f"{emulator_url}/v1.0",
         "DESKCLONE_PROVIDER_CA_BUNDLE": str(emulator_ca),
     }
     child_env = {**os.environ, **worker_env}
@@ -333,7 +335,7 @@ def _banner(facts: dict[str, Any], seconds: float) -> None:
         f"  Support form    {facts['api_url']}/forms/{facts['agent_public_key']}",
         f"  Temporal UI     {facts['temporal_ui_url']}",
         f"  Temporal        {facts['temporal_address']}",
-        f"  Emulator        {facts['emulator_url']} (Gmail sandbox)",
+        f"  Emulator        {facts['emulator_url']} (Gmail and Outlook sandbox)",
         f"  Admin token     {facts['admin_token']}",
         "  Details in dev.json; Ctrl-C stops everything.",
     ]

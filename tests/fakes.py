@@ -47,6 +47,10 @@ class FakeMailbox:
         self.throttle_once: float | None = None
         self.fail_once = False
         self.fetch_calls = 0
+        # Tests set these to hold a fetch in progress: `fetching` is set when one starts,
+        # and it returns only once `release` is set.
+        self.fetching: threading.Event | None = None
+        self.release: threading.Event | None = None
         self._lock = threading.Lock()
 
     def deliver(self, raw: bytes, thread_id: str | None = None) -> str:
@@ -78,7 +82,13 @@ class FakeProvider:
         start = int(cursor)
         page = box.messages[start : start + max_messages]
         end = start + len(page)
-        return SyncPage(page, str(end), more=end < len(box.messages))
+        result = SyncPage(page, str(end), more=end < len(box.messages))
+        if box.fetching is not None and box.release is not None:
+            # Held after reading, as a slow provider call would be: mail arriving now is
+            # not in this page.
+            box.fetching.set()
+            box.release.wait(timeout=30)
+        return result
 
     def credentials(self) -> Credentials:
         return self._credentials

@@ -121,14 +121,15 @@ class MailboxWorkflow:
                 if self._disconnected:
                     break
                 await self._set_status("active", None)
-            self._reconnected = False
+            # Cleared before the poll, not after: a "poll now" or a settings change that
+            # arrives while this poll runs must wake the next one, not be forgotten.
+            self._reconnected = self._poll_now = self._settings_changed = False
             more = await self._poll_once()
             polls_this_run += 1
             if self.s.status == "auth_expired" or self._disconnected:
                 continue
             if more and not self._disconnected:
                 continue  # a backlog: fetch the next page at once
-            self._poll_now = self._settings_changed = False
             try:
                 await workflow.wait_condition(
                     lambda: (

@@ -44,12 +44,7 @@ async def start_connect(request: Request, agent: Agent, provider: str, login_hin
                 field="login_hint",
             ) from error
         raise ConnectRefused("Choose Google or Outlook.") from error
-    try:
-        return await _authorization_url(request, agent, body.provider, body.login_hint, None)
-    except ApiError as error:
-        if error.code == "provider_not_supported":
-            raise ConnectRefused(error.message) from error
-        raise
+    return await _authorization_url(request, agent, body.provider, body.login_hint, None)
 
 
 async def start_reconnect(request: Request, agent: Agent, mailbox: Mailbox) -> str:

@@ -7,6 +7,7 @@ import base64
 import binascii
 import secrets
 from datetime import datetime, timedelta
+from types import ModuleType
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt
@@ -21,7 +22,7 @@ from api.errors import ApiError
 from api.schemas import iso, parse
 from deskclone.crypto import Cipher, SecretsUnavailable
 from domain.senders import parse_allowed_senders
-from providers import google_oauth
+from providers import google_oauth, microsoft_oauth
 from store import ledger, mailboxes
 from store.models import Agent, Mailbox, OAuthState, utcnow
 from workflows.mailbox import SettingsChanged
@@ -80,10 +81,9 @@ def _cipher(request: Request) -> Cipher:
 async def _authorization_url(
     request: Request, agent: Agent, provider: str, login_hint: str | None, mailbox_id: str | None
 ) -> str:
-    if provider != "gmail":
-        raise ApiError(422, "provider_not_supported", "Outlook mailboxes cannot be connected yet.")
     settings = resources(request).settings
-    verifier, challenge = google_oauth.new_pkce_pair()
+    oauth = oauth_module(provider)
+    verifier, challenge = oauth.new_pkce_pair()
     state = secrets.token_urlsafe(32)
     row = OAuthState(
         state=state,
@@ -95,13 +95,19 @@ async def _authorization_url(
         expires_at=utcnow() + timedelta(seconds=settings.oauth_state_ttl_seconds),
     )
     await db(request, lambda s: mailboxes.save_oauth_state(s, row))
-    return google_oauth.authorization_url(
+    url: str = oauth.authorization_url(
         settings,
         state=state,
         code_challenge=challenge,
         redirect_uri=redirect_uri(settings.public_url, provider),
         login_hint=login_hint,
     )
+    return url
+
+
+def oauth_module(provider: str) -> ModuleType:
+    """Google's and Microsoft's consent flows have the same shape; pick by provider."""
+    return {"gmail": google_oauth, "outlook": microsoft_oauth}[provider]
 
 
 def redirect_uri(public_url: str, provider: str) -> str:

@@ -15,15 +15,18 @@ from starlette.routing import Route
 
 from api import mailbox_control
 from api.deps import db, resources
-from api.routes.mailboxes import redirect_uri
+from api.routes.mailboxes import oauth_module, redirect_uri
 from api.templating import render
 from deskclone.crypto import Cipher, SecretsUnavailable
-from providers import google_oauth
 from providers.google_oauth import GoogleGrant, OAuthError
+from providers.microsoft_oauth import MicrosoftGrant
 from store import mailboxes
 from store.models import Mailbox, OAuthState
 
-PROVIDERS = {"gmail": "Google"}
+# What both consent flows hand back: the credentials and the mailbox's own address.
+Grant = GoogleGrant | MicrosoftGrant
+
+PROVIDERS = {"gmail": "Google", "outlook": "Microsoft"}
 
 
 def _problem(request: Request, status: int, title: str, detail: str) -> Response:
@@ -60,8 +63,8 @@ async def callback(request: Request) -> Response:
     try:
         cipher = Cipher.from_settings(settings)
         verifier = cipher.decrypt(state.verifier_encrypted).decode()
-        grant: GoogleGrant = await run_in_threadpool(
-            google_oauth.exchange_code,
+        grant: Grant = await run_in_threadpool(
+            oauth_module(provider).exchange_code,
             settings,
             code=code,
             code_verifier=verifier,
@@ -75,9 +78,7 @@ async def callback(request: Request) -> Response:
     return await _connect(request, state, grant, encrypted, provider)
 
 
-async def _reconnect(
-    request: Request, state: OAuthState, grant: GoogleGrant, encrypted: str
-) -> Response:
+async def _reconnect(request: Request, state: OAuthState, grant: Grant, encrypted: str) -> Response:
     mailbox_id = state.mailbox_id
     assert mailbox_id is not None
     mailbox = await db(request, lambda s: mailboxes.get(s, state.agent_id, mailbox_id))
@@ -105,7 +106,7 @@ async def _reconnect(
 
 
 async def _connect(
-    request: Request, state: OAuthState, grant: GoogleGrant, encrypted: str, provider: str
+    request: Request, state: OAuthState, grant: Grant, encrypted: str, provider: str
 ) -> Response:
     mailbox, _fresh = await db(
         request,

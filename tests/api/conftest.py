@@ -54,6 +54,8 @@ async def api_worker(
         gmail_api_url=emulator.url,
         google_auth_uri=f"{emulator.url}/o/oauth2/auth",
         google_token_uri=f"{emulator.url}/token",
+        microsoft_authority=f"{emulator.url}/common",
+        graph_api_url=f"{emulator.url}/v1.0",
         provider_ca_bundle=emulator.ca_path,
     )
     with ThreadPoolExecutor(8) as pool:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -8,6 +9,7 @@ import pytest
 from emulator.server import RunningEmulator
 from tests.api.conftest import Api
 from tests.conftest import make_agent
+from tests.fakes import make_email
 
 ADDRESS = "help@acme.example"
 
@@ -21,9 +23,11 @@ async def authorize(api: Api, emulator: RunningEmulator, url: str) -> httpx.Resp
     return await api.client.get(f"{callback.path}?{callback.query.decode()}")
 
 
-async def connect(api: Api, emulator: RunningEmulator, address: str = ADDRESS) -> dict[str, Any]:
+async def connect(
+    api: Api, emulator: RunningEmulator, address: str = ADDRESS, provider: str = "gmail"
+) -> dict[str, Any]:
     started = await api.client.post(
-        "/api/v1/mailboxes", json={"provider": "gmail", "login_hint": address}, headers=api.auth
+        "/api/v1/mailboxes", json={"provider": provider, "login_hint": address}, headers=api.auth
     )
     assert started.status_code == 201, started.text
     done = await authorize(api, emulator, started.json()["authorization_url"])
@@ -56,7 +60,6 @@ async def test_connect_creates_an_active_mailbox_with_defaults(
     ("body", "status", "code"),
     [
         ({"provider": "yahoo"}, 422, "validation_error"),
-        ({"provider": "outlook"}, 422, "provider_not_supported"),
         ({"provider": "gmail", "login_hint": "not-an-address"}, 422, "validation_error"),
         ({"provider": "gmail", "extra": 1}, 422, "validation_error"),
         ({}, 422, "validation_error"),
@@ -217,3 +220,37 @@ async def test_another_agents_mailbox_is_not_found(api: Api, emulator: RunningEm
 )
 async def test_mailbox_routes_need_the_admin_token(api: Api, method: str, path: str) -> None:
     assert (await api.client.request(method, path)).status_code == 401
+
+
+async def test_outlook_mailbox_connects_and_its_mail_becomes_tickets(
+    api: Api, emulator: RunningEmulator
+) -> None:
+    mailbox = await connect(api, emulator, "desk@contoso.example", provider="outlook")
+    assert (mailbox["provider"], mailbox["status"]) == ("outlook", "active")
+    url = (
+        await api.client.post("/api/v1/mailboxes", json={"provider": "outlook"}, headers=api.auth)
+    ).json()
+    query = httpx.URL(url["authorization_url"]).params
+    assert set(query["scope"].split()) == {
+        "Mail.Read",
+        "User.Read",
+        "offline_access",
+        "openid",
+        "profile",
+    }
+    with httpx.Client(base_url=emulator.url, verify=emulator.ssl_context()) as control:
+        control.post(
+            "/_emulator/mailboxes/desk@contoso.example/messages",
+            content=make_email(subject="Outlook question"),
+            headers={"Content-Type": "message/rfc822"},
+        ).raise_for_status()
+    await api.client.post(f"/api/v1/mailboxes/{mailbox['id']}/poll", headers=api.auth)
+    for _ in range(100):
+        listed = (
+            await api.client.get("/api/v1/tickets", params={"source": "email"}, headers=api.auth)
+        ).json()
+        if listed["items"]:
+            break
+        await asyncio.sleep(0.1)
+    assert [t["title"] for t in listed["items"]] == ["Outlook question"]
+    assert listed["items"][0]["mailbox_id"] == mailbox["id"]

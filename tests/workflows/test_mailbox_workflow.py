@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -223,5 +225,21 @@ async def test_replies_join_their_ticket_and_skips_keep_reasons(harness: Harness
         ("Refund", "ticket_created"),
     ]
     assert reason and "auto" in reason.lower()
+    await handle.signal(MailboxWorkflow.disconnect)
+    await handle.result()
+
+
+async def test_poll_now_during_a_poll_is_not_forgotten(harness: Harness) -> None:
+    handle = await harness.start()
+    await harness.env.sleep(timedelta(seconds=1))
+    harness.box.fetching, harness.box.release = threading.Event(), threading.Event()
+    await handle.signal(MailboxWorkflow.settings_changed, SettingsChanged())
+    await asyncio.to_thread(harness.box.fetching.wait, 10)  # a poll is now in progress
+    harness.box.deliver(make_email(subject="Arrived mid-poll"))
+    await handle.signal(MailboxWorkflow.poll_now)
+    harness.box.fetching = None
+    harness.box.release.set()
+    await harness.env.sleep(timedelta(seconds=2))  # far less than the 60 s interval
+    assert [t.title for t in harness.tickets()] == ["Arrived mid-poll"]
     await handle.signal(MailboxWorkflow.disconnect)
     await handle.result()
