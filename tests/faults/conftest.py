@@ -44,8 +44,8 @@ class System:
     def new_address(self) -> str:
         return f"support-{uuid.uuid4().hex[:8]}@acme.example"
 
-    def deliver(self, address: str, mails: list[bytes]) -> None:
-        self.emulator.post("/_emulator/mailboxes", json={"provider": "gmail", "address": address})
+    def deliver(self, address: str, mails: list[bytes], provider: str = "gmail") -> None:
+        self.emulator.post("/_emulator/mailboxes", json={"provider": provider, "address": address})
         for raw in mails:
             sent = self.emulator.post(
                 f"/_emulator/mailboxes/{address}/messages",
@@ -59,9 +59,9 @@ class System:
         assert approved.status_code == 302, approved.text
         assert self.api.get(approved.headers["location"]).status_code == 303
 
-    def connect(self, address: str) -> str:
+    def connect(self, address: str, provider: str = "gmail") -> str:
         started = self.api.post(
-            "/api/v1/mailboxes", json={"provider": "gmail", "login_hint": address}
+            "/api/v1/mailboxes", json={"provider": provider, "login_hint": address}
         )
         self.consent(started.json()["authorization_url"])
         items = self.api.get("/api/v1/mailboxes").json()["items"]

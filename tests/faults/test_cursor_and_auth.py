@@ -21,6 +21,23 @@ def test_history_expiry_mid_stream_catches_up_without_loss(system: System) -> No
     system.check_exactly_once(mailbox_id, 200)
 
 
+def test_graph_delta_expiry_mid_stream_resyncs_without_loss(system: System) -> None:
+    address = system.new_address().replace("acme", "contoso")
+    system.deliver(address, mails(80, seed=10), provider="outlook")
+    mailbox_id = system.connect(address, provider="outlook")
+    eventually(lambda: system.processed(mailbox_id) >= 80, "the first 80", 120)
+    system.deliver(address, mails(40, seed=11), provider="outlook")
+    expired = system.emulator.post(
+        f"/_emulator/mailboxes/{address}/expire-delta-tokens", json={"status": 410}
+    )
+    assert expired.status_code < 300, expired.text
+    system.deliver(address, mails(40, seed=12), provider="outlook")
+    system.api.post(f"/api/v1/mailboxes/{mailbox_id}/poll")
+    eventually(lambda: system.processed(mailbox_id) >= 160, "all 160 after the resync", 120)
+    time.sleep(1)
+    system.check_exactly_once(mailbox_id, 160)
+
+
 def test_revoked_mid_backlog_then_reconnected_loses_nothing(system: System) -> None:
     address = system.new_address()
     system.deliver(address, mails(300, seed=6))
