@@ -44,7 +44,14 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("migrate", help="apply database migrations")
 
-    agent = commands.add_parser("agent", help="manage agents (workspaces)")
+    workspace = commands.add_parser("workspace", help="manage workspaces (agents)")
+    workspace_commands = workspace.add_subparsers(dest="workspace_command", required=True)
+    new_workspace = workspace_commands.add_parser(
+        "create", help="create a workspace; prints its public key and admin token once"
+    )
+    new_workspace.add_argument("name")
+
+    agent = commands.add_parser("agent", help="the same as `workspace`, by its older name")
     agent_commands = agent.add_subparsers(dest="agent_command", required=True)
     create = agent_commands.add_parser("create", help="create an agent and print its keys")
     create.add_argument("--name", required=True)
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         _run_emulator(args.host, args.port, args.data_dir)
     elif args.command == "migrate":
         migrate(settings)
-    elif args.command == "agent":
+    elif args.command in ("workspace", "agent"):
         create_agent(settings, args.name)
 
 

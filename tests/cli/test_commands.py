@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import inspect
 
 from store import agents
@@ -34,9 +35,12 @@ def test_migrate_creates_the_tables_in_the_default_sqlite_file(tmp_path: Path) -
     engine.dispose()
 
 
-def test_agent_create_prints_keys_that_work(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "command", [("workspace", "create", "Acme"), ("agent", "create", "--name", "Acme")]
+)
+def test_workspace_create_prints_keys_that_work(tmp_path: Path, command: tuple[str, ...]) -> None:
     assert deskclone("migrate", data_dir=tmp_path).returncode == 0
-    made = deskclone("agent", "create", "--name", "Acme", data_dir=tmp_path)
+    made = deskclone(*command, data_dir=tmp_path)
     assert made.returncode == 0, made.stderr
     token = re.search(r"admin token: (\S+)", made.stdout)
     key = re.search(r"public key: (pk_\S+)", made.stdout)
