@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--data-dir", type=Path, default=Path(".data"))
 
     commands.add_parser("migrate", help="apply database migrations")
+    commands.add_parser(
+        "rotate-key",
+        help="re-encrypt stored tokens under DESKCLONE_SECRET_KEY "
+        "(old keys in DESKCLONE_OLD_SECRET_KEYS)",
+    )
 
     workspace = commands.add_parser("workspace", help="manage workspaces (agents)")
     workspace_commands = workspace.add_subparsers(dest="workspace_command", required=True)
@@ -122,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
         _run_emulator(args.host, args.port, args.data_dir)
     elif args.command == "migrate":
         migrate(settings)
+    elif args.command == "rotate-key":
+        rotate_key(settings)
     elif args.command in ("workspace", "agent"):
         create_agent(settings, args.name)
 
@@ -137,6 +144,24 @@ def migrate(settings: Settings) -> None:
     finally:
         engine.dispose()
     log.info("database is at the latest migration")
+
+
+def rotate_key(settings: Settings) -> None:
+    """After setting a new DESKCLONE_SECRET_KEY and moving the old one to
+    DESKCLONE_OLD_SECRET_KEYS: every stored secret is re-encrypted in one transaction, after
+    which the old key can be dropped."""
+    from deskclone.crypto import Cipher
+    from store import mailboxes
+    from store.db import make_engine, transaction
+
+    cipher = Cipher.from_settings(settings)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with transaction(engine) as session:
+            count = mailboxes.reencrypt_secrets(session, cipher.rotate)
+    finally:
+        engine.dispose()
+    log.info("re-encrypted %d stored secrets under the current key", count)
 
 
 def create_agent(settings: Settings, name: str) -> None:

@@ -49,6 +49,15 @@ class Cipher:
                 "stored secret cannot be decrypted with the configured keys"
             ) from error
 
+    def rotate(self, token: str) -> str:
+        """The same secret, encrypted again under the current key (for `deskclone rotate-key`)."""
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken as error:
+            raise SecretsUnavailable(
+                "stored secret cannot be decrypted with the configured keys"
+            ) from error
+
     def encrypt_credentials(self, credentials: Credentials) -> str:
         data = asdict(credentials)
         data["expires_at"] = credentials.expires_at.isoformat() if credentials.expires_at else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -161,3 +161,21 @@ def take_oauth_state(session: Session, state: str, provider: str) -> OAuthState 
         row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=utcnow().tzinfo)
     )
     return row if expires > utcnow() else None
+
+
+def reencrypt_secrets(session: Session, rotate: Callable[[str], str]) -> int:
+    """Apply `rotate` to every stored secret (credentials, PKCE verifiers); returns how many."""
+    count = 0
+    for mailbox in session.exec(
+        select(Mailbox).where(col(Mailbox.credentials_encrypted).is_not(None))
+    ).all():
+        assert mailbox.credentials_encrypted is not None
+        mailbox.credentials_encrypted = rotate(mailbox.credentials_encrypted)
+        session.add(mailbox)
+        count += 1
+    for state in session.exec(select(OAuthState).where(col(OAuthState.used_at).is_(None))).all():
+        state.verifier_encrypted = rotate(state.verifier_encrypted)
+        session.add(state)
+        count += 1
+    session.flush()
+    return count

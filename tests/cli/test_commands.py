@@ -15,9 +15,12 @@ from store import agents
 from store.db import make_engine, transaction
 
 
-def deskclone(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+def deskclone(
+    *args: str, data_dir: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESKCLONE_")}
     env["DESKCLONE_DATA_DIR"] = str(data_dir)
+    env.update(extra_env or {})
     return subprocess.run(
         [sys.executable, "-m", "deskclone", *args],
         env=env,
@@ -55,3 +58,38 @@ def test_workspace_create_prints_keys_that_work(tmp_path: Path, command: tuple[s
 def test_unknown_command_is_a_usage_error(tmp_path: Path) -> None:
     done = deskclone("frobnicate", data_dir=tmp_path)
     assert done.returncode == 2 and "invalid choice" in done.stderr
+
+
+def test_rotate_key_re_encrypts_stored_tokens(tmp_path: Path) -> None:
+    from deskclone.crypto import Cipher
+    from providers.base import Credentials
+    from store import mailboxes
+    from store.db import make_engine, transaction
+
+    assert deskclone("migrate", data_dir=tmp_path).returncode == 0
+    made = deskclone("workspace", "create", "Acme", data_dir=tmp_path)
+    token = re.search(r"admin token: (\S+)", made.stdout)
+    assert token
+    engine = make_engine(f"sqlite:///{tmp_path / 'deskclone.db'}")
+    with transaction(engine) as session:
+        agent = agents.get_by_admin_token(session, token.group(1))
+        assert agent is not None
+        box, _ = mailboxes.connect(
+            session,
+            agent_id=agent.id,
+            provider="gmail",
+            address="a@acme.example",
+            credentials_encrypted=Cipher("old-key").encrypt_credentials(Credentials("refresh-1")),
+        )
+    env = {"DESKCLONE_SECRET_KEY": "new-key", "DESKCLONE_OLD_SECRET_KEYS": "old-key"}
+    done = deskclone("rotate-key", data_dir=tmp_path, extra_env=env)
+    assert done.returncode == 0, done.stderr
+    with transaction(engine) as session:
+        stored = mailboxes.get_for_worker(session, box.id)
+        assert stored is not None and stored.credentials_encrypted is not None
+        # Readable with the new key alone: the old one can now be dropped.
+        assert (
+            Cipher("new-key").decrypt_credentials(stored.credentials_encrypted).refresh_token
+            == "refresh-1"
+        )
+    engine.dispose()
