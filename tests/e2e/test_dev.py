@@ -46,7 +46,7 @@ def wait_for(path: Path, process: subprocess.Popen[bytes], seconds: float) -> di
 
 
 def test_dev_serves_the_form_and_stops_without_orphans(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("api", "temporal", "ui")}
+    ports = {name: free_port() for name in ("api", "temporal", "ui", "emulator")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESKCLONE_")}
     env["DESKCLONE_ADMIN_TOKEN"] = "e2e-admin-token"
     command = [
@@ -62,6 +62,8 @@ def test_dev_serves_the_form_and_stops_without_orphans(tmp_path: Path) -> None:
         str(ports["temporal"]),
         "--ui-port",
         str(ports["ui"]),
+        "--emulator-port",
+        str(ports["emulator"]),
     ]
     log = (tmp_path / "dev.log").open("wb")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -108,7 +110,7 @@ def test_dev_serves_the_form_and_stops_without_orphans(tmp_path: Path) -> None:
 
 
 def test_dev_restarts_a_killed_worker_and_a_killed_dev_leaves_no_children(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("api", "temporal", "ui")}
+    ports = {name: free_port() for name in ("api", "temporal", "ui", "emulator")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("DESKCLONE_")}
     command = [
         sys.executable,
@@ -123,6 +125,8 @@ def test_dev_restarts_a_killed_worker_and_a_killed_dev_leaves_no_children(tmp_pa
         str(ports["temporal"]),
         "--ui-port",
         str(ports["ui"]),
+        "--emulator-port",
+        str(ports["emulator"]),
     ]
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
