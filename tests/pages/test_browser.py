@@ -126,14 +126,9 @@ def test_sources_connect_expire_reconnect_and_settings(
     mailbox_id = mailbox.get_attribute("data-mailbox-id")
     shoot(page, tmp_path, "sources-connected")
 
-    # Outlook is not there yet: the page says so in words.
-    page.get_by_role("button", name="Connect Outlook Account").click()
-    alert = page.locator("#connect-error")
-    if page.url.endswith("/sources/connect"):
-        expect(alert).to_be_visible()
-        expect(alert).to_contain_text("Outlook")
-        shoot(page, tmp_path, "sources-outlook-refused")
-    page.goto("/sources")
+    # Where "Connect Outlook Account" leads (Microsoft's sign-in) is checked over HTTP in
+    # test_sources_page.py: the sandbox's certificate is not one this browser trusts.
+    expect(page.get_by_role("button", name="Connect Outlook Account")).to_be_visible()
 
     # Settings: one invalid sender is refused with a message, and nothing is saved.
     mailbox = card(page, ADDRESS)
