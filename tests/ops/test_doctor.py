@@ -79,7 +79,7 @@ async def test_healthy_system_has_no_problem(healthy: Settings, postgres_engine:
 def run_cli(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DESKCLONE_")}
     return subprocess.run(
-        [sys.executable, "-m", "deskclone", "doctor", "--timeout", "3"],
+        [sys.executable, "-m", "deskclone", "doctor", "--timeout", "10"],
         env={**clean, **env},
         capture_output=True,
         text=True,
@@ -126,7 +126,7 @@ async def test_the_command_on_a_healthy_and_a_broken_system(
 async def test_unreachable_temporal(healthy: Settings) -> None:
     port = free_port()
     settings = healthy.model_copy(update={"temporal_address": f"127.0.0.1:{port}"})
-    findings = await run_checks(settings, production=False, timeout=3)
+    findings = await run_checks(settings, production=False, timeout=10)
     assert texts(findings, "fail") == [
         f"cannot reach Temporal at 127.0.0.1:{port}: connection refused. Is the server "
         "running, and is DESKCLONE_TEMPORAL_ADDRESS right?"
