@@ -159,3 +159,43 @@ def test_mailbox_lifecycle(dev: dict[str, Any], provider: str) -> None:
         assert api.delete(mailbox_url).status_code == 204
         assert api.get(mailbox_url).status_code == 404
         assert titles() == ["First question", "Sent while expired"]  # tickets stay
+
+
+def test_gmail_and_outlook_side_by_side(dev: dict[str, Any]) -> None:
+    verify = ssl.create_default_context(cafile=dev["emulator_ca"])
+    auth = {"Authorization": f"Bearer {dev['admin_token']}"}
+    boxes = {"gmail": "both-g@acme.example", "outlook": "both-o@contoso.example"}
+    with (
+        httpx.Client(base_url=dev["api_url"], headers=auth, timeout=15) as api,
+        httpx.Client(base_url=dev["emulator_url"], verify=verify, timeout=15) as emulator,
+    ):
+        ids = {}
+        for provider, address in boxes.items():
+            started = api.post(
+                "/api/v1/mailboxes", json={"provider": provider, "login_hint": address}
+            )
+            approved = emulator.get(started.json()["authorization_url"])
+            assert api.get(approved.headers["location"]).status_code == 303
+            listed = api.get("/api/v1/mailboxes").json()["items"]
+            ids[provider] = next(m["id"] for m in listed if m["address"] == address)
+        for provider, address in boxes.items():
+            emulator.post(
+                f"/_emulator/mailboxes/{address}/messages",
+                content=make_email(subject=f"Via {provider}"),
+                headers={"Content-Type": "message/rfc822"},
+            ).raise_for_status()
+            api.post(f"/api/v1/mailboxes/{ids[provider]}/poll")
+
+        def by_mailbox() -> dict[str, list[str]]:
+            items = api.get("/api/v1/tickets", params={"source": "email", "limit": "100"}).json()[
+                "items"
+            ]
+            found = {p: [t["title"] for t in items if t["mailbox_id"] == i] for p, i in ids.items()}
+            return found if all(found.values()) else {}
+
+        assert eventually(by_mailbox, "a ticket from each mailbox") == {
+            "gmail": ["Via gmail"],
+            "outlook": ["Via outlook"],
+        }
+        providers = {m["provider"] for m in api.get("/api/v1/mailboxes").json()["items"]}
+        assert {"gmail", "outlook"} <= providers
