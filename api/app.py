@@ -69,5 +69,6 @@ def create_app(
         temporal=temporal_client,
         form_limiter=RateLimiter(settings.form_rate_limit_per_minute),
         escalation_limiter=RateLimiter(settings.escalation_rate_limit_per_minute),
+        public_key_limiter=RateLimiter(settings.public_key_rate_limit_per_minute),
     )
     return app

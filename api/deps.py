@@ -30,6 +30,7 @@ class Resources:
     temporal: Client
     form_limiter: RateLimiter
     escalation_limiter: RateLimiter
+    public_key_limiter: RateLimiter
 
 
 def resources(request: Request) -> Resources:

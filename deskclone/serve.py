@@ -42,5 +42,7 @@ async def run_api(settings: Settings) -> None:
         # Behind a reverse proxy the real client IP (for rate limits) is in X-Forwarded-For.
         proxy_headers=True,
         server_header=False,
+        # With JSON logs, uvicorn's own loggers go through our handlers, not its text config.
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     )
     await uvicorn.Server(config).serve()

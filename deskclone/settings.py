@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     form_rate_limit_per_minute: int = Field(default=20, ge=1)
     escalation_rate_limit_per_minute: int = Field(default=20, ge=1)
+    # All public requests for one public key, from any address: caps a distributed flood.
+    public_key_rate_limit_per_minute: int = Field(default=600, ge=1)
     # One sender may open at most this many tickets an hour through one mailbox.
     flood_limit_per_hour: int = Field(default=20, ge=1)
     intake_wait_seconds: float = Field(default=5.0, gt=0)

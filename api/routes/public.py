@@ -16,6 +16,8 @@ from store.models import Agent
 
 async def agent_for_key(request: Request) -> Agent:
     public_key = request.path_params["public_key"]
+    # Per key as well as per address: many addresses flooding one form are limited too.
+    resources(request).public_key_limiter.check(f"key:{public_key}")
     agent = await db(request, lambda s: agents.get_by_public_key(s, public_key))
     if agent is None:
         raise ApiError(404, "unknown_public_key", "No agent has that public key.")

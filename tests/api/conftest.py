@@ -64,7 +64,10 @@ async def api_worker(
 
 
 def make_api_settings(base: Settings, **overrides: object) -> Settings:
-    return base.model_copy(update={"public_url": "https://help.example.com", **overrides})
+    # A long wait for the ticket number: a loaded CI machine must not turn 201s into 202s
+    # (the 202 path has its own test, with a short wait).
+    defaults = {"public_url": "https://help.example.com", "intake_wait_seconds": 30.0}
+    return base.model_copy(update={**defaults, **overrides})
 
 
 @pytest.fixture

@@ -201,3 +201,17 @@ async def test_public_routes_allow_cross_origin_posts(api: Api) -> None:
     assert preflight.headers["access-control-allow-origin"] == "*"
     assert posted.headers["access-control-allow-origin"] == "*"
     assert "access-control-allow-origin" not in admin.headers
+
+
+async def test_a_public_key_is_rate_limited_across_addresses(
+    api: Api, dev_server_env: WorkflowEnvironment
+) -> None:
+    settings = make_api_settings(api.settings, public_key_rate_limit_per_minute=2)
+    app = create_app(settings, dev_server_env.client, engine=api.engine)
+    codes = []
+    for ip in ("192.0.2.10", "192.0.2.11", "192.0.2.12"):
+        transport = httpx.ASGITransport(app=app, client=(ip, 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            answer = await client.post(api.form_url(), json={**FORM, "subject": ip})
+            codes.append(answer.status_code)
+    assert codes == [201, 201, 429]
