@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -48,6 +49,7 @@ HEADER_SCAN_BYTES = 256 * 1024
 # Rows an interrupted poll left pending are picked up again, a bounded number per poll.
 MAX_PENDING_CARRIED = 200
 MIN_PAGE_SIZE = 10
+MAX_CACHED_PROVIDERS = 64
 
 ProviderFactory = Callable[[Settings, str, Credentials], MailboxProvider]
 
@@ -66,7 +68,9 @@ class MailboxActivities:
         self._factory = provider_factory
         # One live provider per mailbox and credentials version: its access token stays in
         # memory, so an idle poll costs one provider request and no database write.
-        self._providers: dict[str, tuple[str, MailboxProvider, Credentials]] = {}
+        # Bounded (least recently used first out): a provider client holds ~0.5 MB, and a
+        # worker may serve thousands of mailboxes.
+        self._providers: OrderedDict[str, tuple[str, MailboxProvider, Credentials]] = OrderedDict()
 
     @property
     def _cipher(self) -> Cipher:
@@ -88,10 +92,13 @@ class MailboxActivities:
         version = hashlib.sha256(token.encode()).hexdigest()
         cached = self._providers.get(mailbox.id)
         if cached is not None and cached[0] == version:
+            self._providers.move_to_end(mailbox.id)
             return cached[1], cached[2]
         credentials = self._cipher.decrypt_credentials(token)
         provider = self._factory(self._settings, mailbox.provider, credentials)
         self._providers[mailbox.id] = (version, provider, credentials)
+        while len(self._providers) > MAX_CACHED_PROVIDERS:
+            self._providers.popitem(last=False)
         return provider, credentials
 
     @activity.defn(name="fetch_new_mail")

@@ -55,6 +55,8 @@ MAX_PAGE_SIZE = 500
 #: skew between us and Gmail's internalDate, and mail Gmail files late.
 CATCH_UP_MARGIN_SECONDS = 24 * 60 * 60
 INBOX = "INBOX"
+# An idle mailbox rewrites its cursor (and so its database row) at most this often.
+CURSOR_STAMP_REFRESH_SECONDS = 3600
 # How long to wait before re-fetching parts of a batch that failed without a Retry-After.
 PARTIAL_FAILURE_PAUSE_SECONDS = 1.0
 
@@ -177,7 +179,17 @@ class GmailProvider:
         if token:
             # Same start id with the page token, until the last page names a new one.
             return self._page(ids, replace(state, page_token=str(token)), max_messages, True)
-        after = GmailCursor(history_id=str(response["historyId"]), advanced_at=started)
+        history_id = str(response["historyId"])
+        if (
+            not ids
+            and history_id == state.history_id
+            and started - state.advanced_at < CURSOR_STAMP_REFRESH_SECONDS
+        ):
+            # An idle poll: keep the cursor byte for byte, so the caller has nothing to write.
+            # The stamp only sets the catch-up window if the history id ever expires (a
+            # week, typically), so refreshing it hourly is plenty.
+            return self._page([], state, max_messages, False)
+        after = GmailCursor(history_id=history_id, advanced_at=started)
         return self._page(ids, after, max_messages, False)
 
     def _start_catch_up(self, state: GmailCursor, max_messages: int) -> SyncPage:

@@ -86,6 +86,8 @@ def test_an_idle_poll_costs_one_request(
     assert request_counts(control) == {HISTORY: 1}
     assert page.messages == [] and not page.more and not page.skipped_ids
     assert again.credentials() == first.credentials()
+    # The same cursor, byte for byte: the caller then writes nothing to the database.
+    assert page.next_cursor == cursor
 
 
 def test_replies_keep_gmails_thread_id(gmail: GmailProvider, control: httpx.Client) -> None:
