@@ -59,6 +59,8 @@ def running_dev(
             str(free_port()),
             "--ui-port",
             str(free_port()),
+            "--emulator-port",
+            str(free_port()),
         ]
         if database_url:
             command += ["--database-url", database_url]

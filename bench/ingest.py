@@ -1,11 +1,19 @@
-"""A connected mailbox's backlog becoming tickets, end to end through `deskclone dev`.
+"""A connected mailbox's backlog becoming tickets, end to end through `deskclone dev`, against
+a plain loop doing the same work without Temporal, in the same process run.
 
-    .venv/bin/python -m bench.ingest [--provider gmail] [--messages 2000] [--db postgres|sqlite]
+    .venv/bin/python -m bench.ingest [--provider gmail|outlook] [--messages 2000]
+                                     [--db postgres|sqlite] [--idle-polls 3]
 
-The emulator holds N realistic messages; the mailbox is connected through the real OAuth flow
-and the clock runs from the callback until every message has an outcome in the ledger. Then
-the poll interval is set to 10 s and idle polls are measured: provider requests (from the
+Pipeline: the emulator holds N realistic messages; the mailbox is connected through the real
+OAuth flow (the API's authorization URL, the emulator's consent redirect, the API callback) and
+the clock runs from the callback until every message has an outcome in the ledger. Then the
+poll interval is set to 10 s and idle polls are measured: provider requests (from the
 emulator's counts) and Temporal history events (from the workflow's history) per poll.
+
+Baseline (`bench.ingest_baseline`): a second emulator mailbox with a backlog of the same size
+and shape (new Message-IDs), connected by the same OAuth code exchange from this process, and
+read by a plain loop: the same provider client, the same parsing, loop guards, sender filter,
+thread decision and the same database writes as the three mailbox activities, no Temporal.
 """
 
 from __future__ import annotations
@@ -23,15 +31,17 @@ import httpx
 from temporalio.client import Client
 
 from bench.harness import postgres_database, running_dev
+from bench.ingest_baseline import run_baseline
 from bench.mail import backlog
 from workflows.mailbox import MailboxWorkflow, mailbox_workflow_id
 
 ADDRESS = "support@acme.example"
+BASELINE_ADDRESS = "support-baseline@acme.example"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--provider", choices=["gmail"], default="gmail")
+    parser.add_argument("--provider", choices=["gmail", "outlook"], default="gmail")
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--idle-polls", type=int, default=3)
@@ -39,12 +49,30 @@ def main() -> None:
     with ExitStack() as stack:
         url = stack.enter_context(postgres_database()) if args.db == "postgres" else None
         facts = stack.enter_context(running_dev(url))
-        result = run(facts, args.messages, args.idle_polls)
-    result |= {"provider": args.provider, "db": args.db}
+        result = run(facts, args.provider, args.messages, args.idle_polls)
+    result = {"provider": args.provider, "db": args.db, **result}
     sys.stdout.write(json.dumps(result) + "\n")
 
 
-def run(facts: dict[str, Any], count: int, idle_polls: int) -> dict[str, Any]:
+def load_backlog(emulator: httpx.Client, provider: str, address: str, count: int) -> None:
+    emulator.post(
+        "/_emulator/mailboxes", json={"provider": provider, "address": address}
+    ).raise_for_status()
+    for raw in backlog(count):
+        answer = emulator.post(
+            f"/_emulator/mailboxes/{address}/messages",
+            content=raw,
+            headers={"Content-Type": "message/rfc822"},
+        )
+        answer.raise_for_status()
+
+
+def provider_requests(emulator: httpx.Client) -> int:
+    counts: dict[str, int] = emulator.get("/_emulator/requests").json()["counts"]
+    return sum(counts.values())
+
+
+def run(facts: dict[str, Any], provider: str, count: int, idle_polls: int) -> dict[str, Any]:
     verify = ssl.create_default_context(cafile=facts["emulator_ca"])
     api = httpx.Client(
         base_url=facts["api_url"],
@@ -53,35 +81,42 @@ def run(facts: dict[str, Any], count: int, idle_polls: int) -> dict[str, Any]:
     )
     emulator = httpx.Client(base_url=facts["emulator_url"], verify=verify, timeout=60)
     with api, emulator:
-        emulator.post("/_emulator/mailboxes", json={"provider": "gmail", "address": ADDRESS})
-        for raw in backlog(count):
-            answer = emulator.post(
-                f"/_emulator/mailboxes/{ADDRESS}/messages",
-                content=raw,
-                headers={"Content-Type": "message/rfc822"},
-            )
-            answer.raise_for_status()
-        started = api.post("/api/v1/mailboxes", json={"provider": "gmail", "login_hint": ADDRESS})
+        load_backlog(emulator, provider, ADDRESS, count)
+        load_backlog(emulator, provider, BASELINE_ADDRESS, count)
+        started = api.post("/api/v1/mailboxes", json={"provider": provider, "login_hint": ADDRESS})
+        started.raise_for_status()
         location = emulator.get(started.json()["authorization_url"]).headers["location"]
+        emulator.post("/_emulator/requests/reset")
         clock = time.perf_counter()
-        api.get(location)  # the callback: connects the mailbox and starts its workflow
+        callback = api.get(location)  # the callback: connects, starts the workflow
+        if callback.status_code >= 400:
+            raise RuntimeError(f"the OAuth callback failed: HTTP {callback.status_code}")
         [mailbox] = api.get("/api/v1/mailboxes").json()["items"]
         mailbox_url = f"/api/v1/mailboxes/{mailbox['id']}"
         while True:
             counts = api.get(mailbox_url).json()["counts"]
-            done = sum(counts.values())
-            if done >= count:
+            if sum(counts.values()) >= count:
                 break
             time.sleep(0.25)
         elapsed = time.perf_counter() - clock
+        pipeline_requests = provider_requests(emulator)
         idle = asyncio.run(
             measure_idle(facts, api, emulator, mailbox_url, mailbox["id"], idle_polls)
         )
+        emulator.post("/_emulator/requests/reset")
+        base = run_baseline(facts, emulator, provider, BASELINE_ADDRESS, mailbox["id"], count)
+        baseline_requests = provider_requests(emulator)
     return {
         "messages": count,
         "pipeline_s": round(elapsed, 2),
+        "baseline_s": round(base.seconds, 2),
+        "ratio": round(elapsed / base.seconds, 2),
         "msgs_per_s": round(count / elapsed, 1),
+        "baseline_msgs_per_s": round(count / base.seconds, 1),
         "counts": counts,
+        "baseline_counts": base.counts,
+        "pipeline_provider_requests": pipeline_requests,
+        "baseline_provider_requests": baseline_requests,
         **idle,
     }
 
@@ -111,7 +146,7 @@ async def measure_idle(
     while await polls_done() < first + polls:
         await asyncio.sleep(0.2)
     events_after = len((await handle.fetch_history()).events)
-    requests = sum(emulator.get("/_emulator/requests").json()["counts"].values())
+    requests = provider_requests(emulator)
     return {
         "idle_polls": polls,
         "requests_per_idle_poll": round(requests / polls, 2),

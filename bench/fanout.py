@@ -1,0 +1,381 @@
+"""Many idle connected mailboxes polling on their interval, against bare timer loops.
+
+    .venv/bin/python -m bench.fanout [--mailboxes 1000] [--interval 60] [--duration 300]
+                                     [--db postgres|sqlite] [--provider gmail|outlook]
+
+Setup (not measured): M empty emulator mailboxes; each gets credentials from the product's own
+OAuth code exchange (`bench.ingest_baseline.oauth_credentials`), a mailbox row written with
+`store.mailboxes.connect` (encrypted as the API does) and the interval set, and its workflow
+started the way the OAuth callback starts it (`api.mailbox_control.signal(..., "reconnect")`).
+Starts are spread evenly over one interval with random jitter, so polls do not align.
+
+Measured, over `duration` seconds once every mailbox has made its first (connecting) poll:
+- per poll lateness = the fetch activity's start minus the timer's due time (TimerStarted time
+  + its timeout), from each workflow's history;
+- provider requests per idle poll (the emulator's request counts), history events per idle
+  poll (events written in the window), database writes per idle poll (pg_stat_database
+  tup_inserted + tup_updated + tup_deleted and xact_commit deltas of the bench database);
+- the worker process's RSS (peak of samples) and CPU (utime + stime over the window), from
+  /proc.
+
+Baseline, same server, same run, after the mailbox workflows are terminated: M bare
+timer-loop workflows (one no-op activity, then sleep the interval) on a worker in this
+process, started with the same spread, measured over the same duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import ssl
+import statistics
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+import psycopg
+from sqlmodel import select
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from api.mailbox_control import signal
+from bench.harness import percentile, postgres_database, running_dev
+from bench.ingest_baseline import oauth_credentials, worker_settings
+from bench.timer_loop import TimerLoopWorkflow, tick
+from deskclone.crypto import Cipher
+from store import mailboxes
+from store.db import make_engine, transaction
+from store.models import Agent, Mailbox
+from workflows.mailbox import mailbox_workflow_id
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Window:
+    start: datetime
+    end: datetime
+    polls: int = 0
+    events: int = 0
+    lateness_ms: list[float] = field(default_factory=list)
+
+
+# --- process and database counters ------------------------------------------------------
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    # utime and stime are fields 14 and 15 of the line, 12 and 13 after "(comm)" and state.
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def pg_counters(database_url: str | None) -> dict[str, int] | None:
+    """Commits of the bench database and rows written per application table (catalog
+    writes such as autovacuum's ANALYZE are left out)."""
+    if database_url is None:
+        return None
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        commits = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+        tables = conn.execute(
+            "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables"
+        ).fetchall()
+    assert commits is not None
+    return {"xact_commit": int(commits[0])} | {f"table:{n}": int(w) for n, w in tables}
+
+
+# --- history analysis -------------------------------------------------------------------
+
+
+async def analyse(
+    handles: list[WorkflowHandle[Any, Any]], window: Window, activity_name: str
+) -> None:
+    """Polls started inside the window, their lateness, and the events written in it."""
+    gate = asyncio.Semaphore(16)
+
+    async def one(handle: WorkflowHandle[Any, Any]) -> None:
+        async with gate:
+            history = await handle.fetch_history()
+        due: datetime | None = None
+        for event in history.events:
+            at = event.event_time.ToDatetime(tzinfo=window.start.tzinfo)
+            if window.start <= at < window.end:
+                window.events += 1
+            if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+                timeout = event.timer_started_event_attributes.start_to_fire_timeout
+                due = at + timeout.ToTimedelta()
+            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                name = event.activity_task_scheduled_event_attributes.activity_type.name
+                scheduled_due, due = due, None
+                if name != activity_name or scheduled_due is None:
+                    continue
+                if window.start <= scheduled_due < window.end:
+                    window.polls += 1
+                    pending_due[handle.id] = scheduled_due
+            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                was_due = pending_due.pop(handle.id, None)
+                if was_due is not None:
+                    window.lateness_ms.append((at - was_due).total_seconds() * 1000)
+
+    pending_due: dict[str, datetime] = {}
+    await asyncio.gather(*(one(h) for h in handles))
+
+
+# --- the two phases ---------------------------------------------------------------------
+
+
+async def spread(count: int, interval: float, start_one: Any) -> None:
+    """Start `count` things evenly over `interval` seconds, each with random jitter."""
+    rng = random.Random(11)
+    began = time.perf_counter()
+    offsets = sorted(
+        min(interval, max(0.0, (i + rng.uniform(0, 1)) * interval / count)) for i in range(count)
+    )
+    gate = asyncio.Semaphore(32)
+
+    async def at(i: int, offset: float) -> None:
+        await asyncio.sleep(max(0.0, began + offset - time.perf_counter()))
+        async with gate:
+            await start_one(i)
+
+    await asyncio.gather(*(at(i, o) for i, o in enumerate(offsets)))
+
+
+async def measure(
+    emulator: httpx.Client | None,
+    database_url: str | None,
+    pid: int,
+    duration: float,
+) -> dict[str, Any]:
+    if emulator is not None:
+        emulator.post("/_emulator/requests/reset").raise_for_status()
+    before = pg_counters(database_url)
+    cpu_before = cpu_seconds(pid)
+    started_wall = time.perf_counter()
+    window_start = datetime.now().astimezone()
+    peak = rss_mb(pid)
+    while time.perf_counter() - started_wall < duration:
+        await asyncio.sleep(min(5.0, duration - (time.perf_counter() - started_wall)))
+        peak = max(peak, rss_mb(pid))
+    window_end = datetime.now().astimezone()
+    wall = time.perf_counter() - started_wall
+    cpu = cpu_seconds(pid) - cpu_before
+    requests = None
+    if emulator is not None:
+        counts = emulator.get("/_emulator/requests").json()["counts"]
+        requests = sum(counts.values())
+    # A backend's statistics reach pg_stat_* when it commits, or within 10 s when idle
+    # (PostgreSQL 15); the same lag applies to the first reading.
+    await asyncio.sleep(11)
+    after = pg_counters(database_url)
+    return {
+        "window": Window(window_start, window_end),
+        "requests": requests,
+        "db": (
+            {k: after.get(k, 0) - before.get(k, 0) for k in after}
+            if before is not None and after is not None
+            else None
+        ),
+        "rss_mb": peak,
+        "cpu_pct": 100 * cpu / wall,
+    }
+
+
+async def run_mailboxes(
+    facts: dict[str, Any],
+    database_url: str | None,
+    provider: str,
+    count: int,
+    interval: int,
+    duration: float,
+) -> dict[str, Any]:
+    settings = worker_settings(facts)
+    engine = make_engine(settings.effective_database_url)
+    cipher = Cipher.from_settings(settings)
+    verify = ssl.create_default_context(cafile=facts["emulator_ca"])
+    emulator = httpx.Client(base_url=facts["emulator_url"], verify=verify, timeout=60)
+    client = await Client.connect(facts["temporal_address"])
+    worker_pid = int(facts["pids"]["worker"])
+    setup_started = time.perf_counter()
+    with transaction(engine) as session:
+        agent = session.exec(select(Agent)).first()
+        assert agent is not None
+        agent_id = agent.id
+    rows: list[Mailbox] = []
+    for i in range(count):
+        address = f"fanout{i}@acme.example"
+        emulator.post(
+            "/_emulator/mailboxes", json={"provider": provider, "address": address}
+        ).raise_for_status()
+        credentials = await asyncio.to_thread(
+            oauth_credentials, settings, emulator, provider, address
+        )
+        with transaction(engine) as session:
+            mailbox, _ = mailboxes.connect(
+                session,
+                agent_id=agent_id,
+                provider=provider,
+                address=address,
+                credentials_encrypted=cipher.encrypt_credentials(credentials),
+            )
+            mailboxes.update_settings(
+                session, mailbox, allowed_senders=None, poll_interval_seconds=interval
+            )
+            rows.append(mailbox)
+    credentials_s = time.perf_counter() - setup_started
+
+    async def start_one(i: int) -> None:
+        await signal(client, settings, rows[i], "reconnect")
+
+    await spread(count, interval, start_one)
+    handles: list[WorkflowHandle[Any, Any]] = [
+        client.get_workflow_handle(mailbox_workflow_id(m.id)) for m in rows
+    ]
+    # Every first (connecting) poll done: each mailbox row has a last poll time.
+    while True:
+        with transaction(engine) as session:
+            polled = sum(
+                1
+                for m in session.exec(select(Mailbox)).all()
+                if m.last_polled_at is not None and m.address.startswith("fanout")
+            )
+        if polled >= count:
+            break
+        await asyncio.sleep(1)
+    settle_s = time.perf_counter() - setup_started
+    # Let the connecting polls' statistics reach pg_stat_* (idle backends flush within 10 s).
+    await asyncio.sleep(12)
+    measured = await measure(emulator, database_url, worker_pid, duration)
+    window: Window = measured["window"]
+    await analyse(handles, window, "fetch_new_mail")
+    # Stop them before the baseline runs on the same server.
+    gate = asyncio.Semaphore(32)
+
+    async def terminate(handle: WorkflowHandle[Any, Any]) -> None:
+        async with gate:
+            await handle.terminate(reason="bench.fanout: mailbox phase over")
+
+    await asyncio.gather(*(terminate(h) for h in handles))
+    emulator.close()
+    engine.dispose()
+    return {
+        "setup_credentials_s": round(credentials_s, 1),
+        "setup_until_first_polls_s": round(settle_s, 1),
+        "window": window,
+        **{k: v for k, v in measured.items() if k != "window"},
+    }
+
+
+async def run_baseline(
+    facts: dict[str, Any], count: int, interval: int, duration: float
+) -> dict[str, Any]:
+    client = await Client.connect(facts["temporal_address"])
+    task_queue = f"bench-fanout-baseline-{uuid.uuid4()}"
+    handles: list[WorkflowHandle[Any, Any]] = []
+    with ThreadPoolExecutor(32) as pool:
+        async with Worker(
+            client,
+            task_queue=task_queue,
+            workflows=[TimerLoopWorkflow],
+            activities=[tick],
+            activity_executor=pool,
+            max_concurrent_activities=32,
+        ):
+
+            async def start_one(i: int) -> None:
+                handle = await client.start_workflow(
+                    TimerLoopWorkflow.run,
+                    interval,
+                    id=f"bench-timer-loop-{i}-{uuid.uuid4().hex[:8]}",
+                    task_queue=task_queue,
+                )
+                handles.append(handle)
+
+            await spread(count, interval, start_one)
+            await asyncio.sleep(5)  # the last started ones make their first tick
+            measured = await measure(None, None, os.getpid(), duration)
+            window: Window = measured["window"]
+            await analyse(handles, window, "bench_tick")
+            for handle in handles:
+                await handle.terminate(reason="bench.fanout: baseline over")
+    return {"window": window, "cpu_pct": measured["cpu_pct"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mailboxes", type=int, default=1000)
+    parser.add_argument("--interval", type=int, default=60)
+    parser.add_argument("--duration", type=float, default=300)
+    parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--provider", choices=["gmail", "outlook"], default="gmail")
+    args = parser.parse_args()
+    with ExitStack() as stack:
+        url = stack.enter_context(postgres_database()) if args.db == "postgres" else None
+        facts = stack.enter_context(running_dev(url))
+        mail = asyncio.run(
+            run_mailboxes(facts, url, args.provider, args.mailboxes, args.interval, args.duration)
+        )
+        base = asyncio.run(run_baseline(facts, args.mailboxes, args.interval, args.duration))
+    window: Window = mail["window"]
+    baseline: Window = base["window"]
+    polls = max(window.polls, 1)
+    db = mail["db"]
+    result = {
+        "db": args.db,
+        "provider": args.provider,
+        "mailboxes": args.mailboxes,
+        "interval_s": args.interval,
+        "duration_s": args.duration,
+        "polls": window.polls,
+        "lateness_p50_ms": round(statistics.median(window.lateness_ms), 1),
+        "lateness_p99_ms": round(percentile(window.lateness_ms, 0.99), 1),
+        "lateness_max_ms": round(max(window.lateness_ms), 1),
+        "requests_per_idle_poll": round(mail["requests"] / polls, 2),
+        "events_per_idle_poll": round(window.events / polls, 2),
+        "db_writes_per_idle_poll": (
+            round(sum(v for k, v in db.items() if k.startswith("table:")) / polls, 3)
+            if db
+            else None
+        ),
+        "db_writes_by_table": (
+            {k[6:]: v for k, v in db.items() if k.startswith("table:") and v} if db else None
+        ),
+        "db_commits_per_idle_poll": round(db["xact_commit"] / polls, 2) if db else None,
+        "worker_rss_mb": round(mail["rss_mb"], 1),
+        "worker_cpu_pct": round(mail["cpu_pct"], 1),
+        "baseline_polls": baseline.polls,
+        "baseline_lateness_p50_ms": round(statistics.median(baseline.lateness_ms), 1),
+        "baseline_lateness_p99_ms": round(percentile(baseline.lateness_ms, 0.99), 1),
+        "baseline_events_per_poll": round(baseline.events / max(baseline.polls, 1), 2),
+        "lateness_p99_ratio": round(
+            percentile(window.lateness_ms, 0.99) / max(percentile(baseline.lateness_ms, 0.99), 1.0),
+            2,
+        ),
+        "setup_credentials_s": mail["setup_credentials_s"],
+        "setup_until_first_polls_s": mail["setup_until_first_polls_s"],
+    }
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Where the ingest work goes: `bench.ingest_baseline`'s loop (the same provider calls,
+parsing and database writes as the mailbox activities) under cProfile.
+
+    .venv/bin/python -m bench.profile_ingest [--provider gmail] [--messages 1000] [--top 25]
+
+Prints the top functions by cumulative time, then one JSON object with the share of the wall
+time spent in the named hot spots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import ssl
+import sys
+import time
+from contextlib import ExitStack
+from typing import Any
+
+import httpx
+
+from bench.harness import postgres_database, running_dev
+from bench.ingest import load_backlog
+from bench.ingest_baseline import run_baseline
+
+ADDRESS = "support@acme.example"
+PROFILED = "support-profiled@acme.example"
+HOT_SPOTS = {
+    "normalise_email": ("domain/mime.py", "normalise_email"),
+    "process_message": ("activities/mail_tickets.py", "process_message"),
+    "insert_new": ("store/ledger.py", "insert_new"),
+    "fetch_page": (None, "fetch_page"),
+    "commit": ("sqlalchemy/orm/session.py", "commit"),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--provider", choices=["gmail", "outlook"], default="gmail")
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+    with ExitStack() as stack:
+        url = stack.enter_context(postgres_database()) if args.db == "postgres" else None
+        facts = stack.enter_context(running_dev(url))
+        result = profile(facts, args.provider, args.messages, args.top)
+    sys.stdout.write(json.dumps({"provider": args.provider, "db": args.db, **result}) + "\n")
+
+
+def profile(facts: dict[str, Any], provider: str, count: int, top: int) -> dict[str, Any]:
+    verify = ssl.create_default_context(cafile=facts["emulator_ca"])
+    api = httpx.Client(
+        base_url=facts["api_url"],
+        headers={"Authorization": f"Bearer {facts['admin_token']}"},
+        timeout=60,
+    )
+    emulator = httpx.Client(base_url=facts["emulator_url"], verify=verify, timeout=60)
+    with api, emulator:
+        # A mailbox row to take the agent from; its workflow reads an empty inbox.
+        load_backlog(emulator, provider, ADDRESS, 0)
+        load_backlog(emulator, provider, PROFILED, count)
+        started = api.post("/api/v1/mailboxes", json={"provider": provider, "login_hint": ADDRESS})
+        location = emulator.get(started.json()["authorization_url"]).headers["location"]
+        api.get(location)
+        [mailbox] = api.get("/api/v1/mailboxes").json()["items"]
+        profiler = cProfile.Profile()
+        clock = time.perf_counter()
+        profiler.enable()
+        base = run_baseline(facts, emulator, provider, PROFILED, mailbox["id"], count)
+        profiler.disable()
+        wall = time.perf_counter() - clock
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    stats.sort_stats("cumulative").print_stats(top)
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    shares: dict[str, float] = {}
+    for label, (path, name) in HOT_SPOTS.items():
+        cumulative = sum(
+            row[3]
+            for (filename, _line, function), row in raw.items()
+            if function == name and (path is None or filename.endswith(path))
+        )
+        shares[label] = round(cumulative / wall, 3)
+    calls = sum(
+        row[0]
+        for (filename, _line, function), row in raw.items()
+        if function == "normalise_email" and filename.endswith("domain/mime.py")
+    )
+    return {
+        "messages": count,
+        "profiled_s": round(wall, 2),
+        "msgs_per_s_profiled": round(count / wall, 1),
+        "unprofiled_baseline_s_note": "cProfile slows the loop; read the shares, not the speed",
+        "normalise_email_calls": calls,
+        "share_of_wall": shares,
+        "counts": base.counts,
+    }
+
+
+if __name__ == "__main__":
+    main()
