@@ -18,8 +18,8 @@ from api.deps import Resources
 from api.errors import EXCEPTION_HANDLERS
 from api.limits import BodySizeLimit, RateLimiter
 from api.metrics_route import routes as metrics_routes
-from api.middleware import PublicCors
-from api.routes import agent, form_page, health, mailboxes, oauth, public, tickets
+from api.middleware import PublicCors, RejectNul
+from api.routes import agent, form_page, health, mailboxes, oauth, openapi, public, tickets
 from deskclone.settings import Settings
 from store.db import make_engine
 
@@ -43,7 +43,13 @@ def create_app(
             *metrics_routes,  # GET /metrics (Prometheus text; docs/operations.md)
             Mount(
                 "/api/v1",
-                routes=[*tickets.routes, *public.routes, *agent.routes, *mailboxes.routes],
+                routes=[
+                    *tickets.routes,
+                    *public.routes,
+                    *agent.routes,
+                    *mailboxes.routes,
+                    *openapi.routes,  # GET /api/v1/openapi.json
+                ],
             ),
             *oauth.routes,
             *form_page.routes,
@@ -56,6 +62,7 @@ def create_app(
         ],
         middleware=[
             Middleware(pages.SecurityHeaders, settings=settings),
+            Middleware(RejectNul),
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
             Middleware(PublicCors, prefix="/api/v1/public/"),
         ],

@@ -75,9 +75,30 @@ async def json_body(request: Request, max_bytes: int | None = None) -> Any:
     """The parsed JSON body; `max_bytes` is a tighter cap than the app-wide one for a route."""
     raw = await _read_capped(request, max_bytes) if max_bytes else await request.body()
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ApiError(400, "invalid_json", f"The body is not valid JSON: {error}") from error
+    except RecursionError as error:
+        raise ApiError(400, "invalid_json", "The body is nested too deeply.") from error
+    if _has_nul(data):
+        # PostgreSQL cannot store a NUL; refused here rather than failing in an activity.
+        raise ApiError(422, "validation_error", "body: text may not contain NUL characters")
+    return data
+
+
+def _has_nul(data: Any) -> bool:
+    stack = [data]
+    while stack:  # iterative: json.loads accepts nesting deeper than a recursive walk would
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 async def _read_capped(request: Request, max_bytes: int) -> bytes:

@@ -7,6 +7,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import error_response
+
 
 class PublicCors:
     def __init__(self, app: ASGIApp, prefix: str) -> None:
@@ -38,3 +40,22 @@ class PublicCors:
             await send(message)
 
         await self.app(scope, receive, send_with_cors)
+
+
+class RejectNul:
+    """A NUL character in a path or query is refused at the door: no route wants one, and
+    PostgreSQL cannot store one (it would surface as a 500)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            query = scope.get("query_string", b"").lower()
+            if "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
+                response = error_response(
+                    400, "invalid_characters", "The address contains a NUL character."
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

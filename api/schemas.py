@@ -41,6 +41,16 @@ class FormSubmission(BaseModel):
     # Honeypot: invisible to people, filled in by naive bots.
     website: str = ""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        # The hosted page posts form fields, which json_body's check never sees.
+        if isinstance(data, dict):
+            for name, value in data.items():
+                if isinstance(value, str) and "\x00" in value:
+                    raise ValueError(f"{name} may not contain NUL characters")
+        return data
+
 
 def _blank_is_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
@@ -68,6 +78,15 @@ class ChatMessage(BaseModel):
         # Lax pydantic would read 1700000000 as a date; the contract says ISO 8601 text.
         if not isinstance(value, str):
             raise ValueError("must be an ISO 8601 timestamp with a timezone, as text")
+        return value
+
+    @field_validator("at")
+    @classmethod
+    def _representable_in_utc(cls, value: datetime) -> datetime:
+        try:
+            value.astimezone(UTC)
+        except OverflowError as error:
+            raise ValueError("is outside the years 1 to 9999 once converted to UTC") from error
         return value
 
 

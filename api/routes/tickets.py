@@ -19,6 +19,8 @@ from store.tickets import TicketFilter
 SOURCES = ("email", "form", "widget")
 STATUSES = ("open", "pending", "solved")
 MAX_LIMIT = 100
+# Ticket numbers are 32-bit integers in the database.
+MAX_TICKET_NUMBER = 2**31 - 1
 
 
 def _encode_cursor(number: int) -> str:
@@ -29,7 +31,7 @@ def _decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, number = text.partition(":")
-        if prefix != "n" or not number.isdigit():
+        if prefix != "n" or not number.isdigit() or int(number) > MAX_TICKET_NUMBER:
             raise ValueError(text)
         return int(number)
     except (ValueError, binascii.Error, UnicodeDecodeError) as error:

@@ -1,0 +1,525 @@
+"""The OpenAPI 3.1 description of the HTTP API of CONTRACT.md §2, served at `/api/v1/openapi.json`.
+
+Request bodies come from the pydantic models the routes validate with, so the description
+cannot drift from what is accepted; response shapes are written out here after the contract.
+Response objects allow extra properties: the API may add fields, never remove them.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+
+from api.routes.mailboxes import MIN_INTERVAL, ConnectRequest, MailboxPatch
+from api.schemas import BehaviourUpdate, Escalation, FormSubmission, TicketPatch
+
+JSON = "application/json"
+Schema = dict[str, Any]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: Schema) -> Schema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _object(properties: dict[str, Schema], required: list[str] | None = None) -> Schema:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+    }
+
+
+STRING: Schema = {"type": "string"}
+INT: Schema = {"type": "integer"}
+DATETIME: Schema = {"type": "string", "format": "date-time"}
+
+ERROR_CODE_PATTERN = "^[a-z][a-z0-9_]*$"
+
+RESPONSE_SCHEMAS: dict[str, Schema] = {
+    "Error": _object(
+        {
+            "error": _object(
+                {
+                    "code": {"type": "string", "pattern": ERROR_CODE_PATTERN},
+                    "message": {"type": "string", "minLength": 1},
+                    "fields": {
+                        "type": "array",
+                        "items": _object({"field": STRING, "message": STRING}),
+                    },
+                },
+                required=["code", "message"],
+            )
+        }
+    ),
+    "Person": _object(
+        {"email": _nullable(STRING), "name": _nullable(STRING)}, required=["email", "name"]
+    ),
+    "Ticket": _object(
+        {
+            "id": STRING,
+            "number": INT,
+            "title": STRING,
+            "description": STRING,
+            "source": {"enum": ["email", "form", "widget"]},
+            "status": {"enum": ["open", "pending", "solved"]},
+            "requester": _ref("Person"),
+            "mailbox_id": _nullable(STRING),
+            "created_at": DATETIME,
+            "updated_at": DATETIME,
+            "message_count": INT,
+        }
+    ),
+    "TicketMessage": _object(
+        {
+            "id": STRING,
+            "author": _ref("Person"),
+            "body_text": STRING,
+            "sent_at": DATETIME,
+            "attachments": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "filename": _nullable(STRING),
+                        "content_type": _nullable(STRING),
+                        "size": _nullable(INT),
+                    }
+                ),
+            },
+        }
+    ),
+    "TicketWithMessages": {
+        "allOf": [
+            _ref("Ticket"),
+            _object(
+                {"messages": {"type": "array", "items": _ref("TicketMessage")}},
+            ),
+        ]
+    },
+    "TicketPage": _object(
+        {"items": {"type": "array", "items": _ref("Ticket")}, "next_cursor": _nullable(STRING)}
+    ),
+    "Mailbox": _object(
+        {
+            "id": STRING,
+            "provider": {"enum": ["gmail", "outlook"]},
+            "address": STRING,
+            "status": {"enum": ["active", "auth_expired", "disconnected"]},
+            "allowed_senders": {"type": "array", "items": STRING},
+            "poll_interval_seconds": {"type": "integer", "minimum": MIN_INTERVAL},
+            "last_polled_at": _nullable(DATETIME),
+            "last_error": _nullable(STRING),
+            "counts": _object(
+                {"tickets_created": INT, "appended": INT, "skipped": INT, "failed": INT}
+            ),
+        }
+    ),
+    "MailboxList": _object({"items": {"type": "array", "items": _ref("Mailbox")}}),
+    "LedgerEntry": _object(
+        {
+            "id": STRING,
+            "provider_message_id": STRING,
+            "from": _nullable(STRING),
+            "subject": _nullable(STRING),
+            "received_at": _nullable(DATETIME),
+            "outcome": {"enum": ["ticket_created", "appended", "skipped", "failed"]},
+            "reason": _nullable(STRING),
+            "ticket_id": _nullable(STRING),
+        }
+    ),
+    "LedgerPage": _object(
+        {
+            "items": {"type": "array", "items": _ref("LedgerEntry")},
+            "next_cursor": _nullable(STRING),
+        },
+        required=["items"],
+    ),
+    "AuthorizationUrl": _object({"authorization_url": {"type": "string", "format": "uri"}}),
+    "EscalationSetting": _object(
+        {
+            "mode": {"enum": ["ticket", "email", "phone", "live_chat"]},
+            "email": STRING,
+            "phone": STRING,
+            "live_chat_url": STRING,
+        },
+        required=["mode"],
+    ),
+    "Agent": _object(
+        {
+            "id": STRING,
+            "name": STRING,
+            "public_key": STRING,
+            "escalation": _ref("EscalationSetting"),
+        },
+        required=["escalation"],
+    ),
+    "Embed": _object({"snippet": STRING, "iframe": STRING}),
+    "FormCreated": _object({"ticket_number": INT}),
+    "FormPending": _object({"reference": STRING}),
+    "FormStatusPending": _object(
+        {"reference": STRING, "status": {"const": "pending"}},
+    ),
+    "EscalationAction": {
+        "oneOf": [
+            _object({"action": {"const": "ticket"}, "ticket_number": INT}),
+            _object({"action": {"const": "email"}, "email": STRING}),
+            _object({"action": {"const": "phone"}, "phone": STRING}),
+            _object({"action": {"const": "live_chat"}, "url": STRING}),
+        ]
+    },
+    "EscalationPending": _object(
+        {"action": {"const": "ticket"}, "ticket_number": {"type": "null"}, "reference": STRING}
+    ),
+    "Health": _object(
+        {
+            "status": {"enum": ["ok", "unavailable"]},
+            "checks": {"type": "object", "additionalProperties": STRING},
+        },
+        required=["status"],
+    ),
+}
+
+REQUEST_MODELS: dict[str, type[BaseModel]] = {
+    "FormSubmission": FormSubmission,
+    "Escalation": Escalation,
+    "BehaviourUpdate": BehaviourUpdate,
+    "TicketPatch": TicketPatch,
+    "ConnectRequest": ConnectRequest,
+    "MailboxPatch": MailboxPatch,
+}
+
+ERROR_TEXT = {
+    400: "Bad request: the body is not JSON, the cursor is not one this API gave out, ...",
+    401: "Missing or wrong admin token.",
+    404: "No such resource (or not this workspace's).",
+    405: "The path exists but not with this method.",
+    409: "The resource's state does not allow it.",
+    413: "The request body is too large.",
+    422: "The input does not validate; `fields` names each bad field when there are several.",
+    429: "Rate limited; see `Retry-After`.",
+    503: "A backing service is not reachable or not configured; see `Retry-After`.",
+}
+
+
+def _request_schemas() -> dict[str, Schema]:
+    """The pydantic models' JSON schemas, with their nested models hoisted into components."""
+    out: dict[str, Schema] = {}
+    for name, model in REQUEST_MODELS.items():
+        schema = model.model_json_schema(
+            ref_template="#/components/schemas/{model}", mode="validation"
+        )
+        out.update(schema.pop("$defs", {}))
+        out[name] = schema
+    # Request and response components share one namespace.
+    assert not set(out) & set(RESPONSE_SCHEMAS), set(out) & set(RESPONSE_SCHEMAS)
+    return out
+
+
+def _json(schema: Schema, description: str) -> Schema:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _op(
+    summary: str,
+    responses: dict[int, Schema],
+    errors: tuple[int, ...],
+    *,
+    public: bool = False,
+    body: str | None = None,
+    parameters: list[Schema] | None = None,
+    tags: tuple[str, ...] = (),
+) -> Schema:
+    codes = set(errors) | ({401} if not public else set())
+    if body is not None:
+        codes |= {400, 413, 422}
+    operation: Schema = {
+        "summary": summary,
+        "operationId": "",
+        "tags": list(tags),
+        "responses": {
+            **{str(status): answer for status, answer in responses.items()},
+            **{
+                str(status): {"$ref": f"#/components/responses/Error{status}"}
+                for status in sorted(codes)
+            },
+        },
+    }
+    if public:
+        operation["security"] = []
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": _ref(body)}}}
+    if parameters:
+        operation["parameters"] = parameters
+    return operation
+
+
+def _path_param(name: str, description: str) -> Schema:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+def _query(name: str, schema: Schema, description: str) -> Schema:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+PUBLIC_KEY = _path_param("public_key", "The agent's public key (from `GET /api/v1/agent`).")
+TICKET_ID = _path_param("ticket_id", "A ticket's id.")
+MAILBOX_ID = _path_param("mailbox_id", "A mailbox's id.")
+
+
+def _paths() -> dict[str, Schema]:
+    mailbox = _json(_ref("Mailbox"), "The mailbox.")
+    return {
+        "/healthz": {
+            "get": _op(
+                "Liveness: 200 once the database and Temporal answer",
+                {
+                    200: _json(_ref("Health"), "Healthy."),
+                    503: _json(_ref("Health"), "The database or Temporal does not answer."),
+                },
+                (),
+                public=True,
+                tags=("health",),
+            )
+        },
+        "/api/v1/openapi.json": {
+            "get": _op(
+                "This description",
+                {200: _json({"type": "object"}, "The OpenAPI 3.1 document.")},
+                (),
+                public=True,
+                tags=("meta",),
+            )
+        },
+        "/api/v1/tickets": {
+            "get": _op(
+                "One page of tickets, newest first",
+                {200: _json(_ref("TicketPage"), "A page; follow `next_cursor` for the next.")},
+                (400, 422),
+                parameters=[
+                    _query("source", {"enum": ["email", "form", "widget"]}, "Only this source."),
+                    _query("status", {"enum": ["open", "pending", "solved"]}, "Only this status."),
+                    _query("q", STRING, "Searches title, description and message text."),
+                    _query(
+                        "limit", {"type": "integer", "minimum": 1, "maximum": 100}, "Page size."
+                    ),
+                    _query("cursor", STRING, "`next_cursor` of the previous page."),
+                ],
+                tags=("tickets",),
+            )
+        },
+        "/api/v1/tickets/{ticket_id}": {
+            "parameters": [TICKET_ID],
+            "get": _op(
+                "A ticket with its messages, oldest first",
+                {200: _json(_ref("TicketWithMessages"), "The ticket.")},
+                (404,),
+                tags=("tickets",),
+            ),
+            "patch": _op(
+                "Change a ticket's status",
+                {200: _json(_ref("Ticket"), "The updated ticket.")},
+                (404,),
+                body="TicketPatch",
+                tags=("tickets",),
+            ),
+        },
+        "/api/v1/public/{public_key}/form": {
+            "parameters": [PUBLIC_KEY],
+            "post": _op(
+                "Submit the support form (public; CORS)",
+                {
+                    201: _json(_ref("FormCreated"), "The ticket was made."),
+                    202: _json(_ref("FormPending"), "Not made within 5 s; poll the reference."),
+                },
+                (404, 429),
+                public=True,
+                body="FormSubmission",
+                tags=("public",),
+            ),
+        },
+        "/api/v1/public/{public_key}/form/{reference}": {
+            "parameters": [
+                PUBLIC_KEY,
+                _path_param("reference", "The `reference` of a 202 form answer."),
+            ],
+            "get": _op(
+                "What became of a form submission answered with 202 (public)",
+                {
+                    200: _json(_ref("FormCreated"), "The ticket was made."),
+                    202: _json(_ref("FormStatusPending"), "Still pending."),
+                },
+                (404, 503),
+                public=True,
+                tags=("public",),
+            ),
+        },
+        "/api/v1/public/{public_key}/escalations": {
+            "parameters": [PUBLIC_KEY],
+            "post": _op(
+                "The widget escalates a conversation (public; CORS)",
+                {
+                    200: _json(_ref("EscalationAction"), "What the widget must do."),
+                    202: _json(_ref("EscalationPending"), "The ticket is not made yet."),
+                },
+                (404, 429),
+                public=True,
+                body="Escalation",
+                tags=("public",),
+            ),
+        },
+        "/api/v1/forms/embed": {
+            "get": _op(
+                "The embed code of the admin's form",
+                {200: _json(_ref("Embed"), "Snippet and iframe.")},
+                (),
+                tags=("agent",),
+            )
+        },
+        "/api/v1/agent": {
+            "get": _op(
+                "The admin's agent and its escalation behaviour",
+                {200: _json(_ref("Agent"), "The agent.")},
+                (),
+                tags=("agent",),
+            )
+        },
+        "/api/v1/agent/behavior": {
+            "put": _op(
+                "Set what an escalation does",
+                {200: _json(_ref("Agent"), "The agent.")},
+                (),
+                body="BehaviourUpdate",
+                tags=("agent",),
+            )
+        },
+        "/api/v1/mailboxes": {
+            "get": _op(
+                "Every connected mailbox",
+                {200: _json(_ref("MailboxList"), "The mailboxes.")},
+                (),
+                tags=("mailboxes",),
+            ),
+            "post": _op(
+                "Start connecting a mailbox: the provider's consent URL",
+                {201: _json(_ref("AuthorizationUrl"), "Send the browser there.")},
+                (503,),
+                body="ConnectRequest",
+                tags=("mailboxes",),
+            ),
+        },
+        "/api/v1/mailboxes/{mailbox_id}": {
+            "parameters": [MAILBOX_ID],
+            "get": _op("A mailbox", {200: mailbox}, (404,), tags=("mailboxes",)),
+            "patch": _op(
+                "Change allowed senders or the poll interval (no restart needed)",
+                {200: mailbox},
+                (404, 503),
+                body="MailboxPatch",
+                tags=("mailboxes",),
+            ),
+            "delete": _op(
+                "Disconnect: the workflow ends, the tickets stay",
+                {204: {"description": "Disconnected."}},
+                (404, 503),
+                tags=("mailboxes",),
+            ),
+        },
+        "/api/v1/mailboxes/{mailbox_id}/reconnect": {
+            "parameters": [MAILBOX_ID],
+            "post": _op(
+                "Reconnect: a consent URL that keeps every setting",
+                {200: _json(_ref("AuthorizationUrl"), "Send the browser there.")},
+                (404, 503),
+                tags=("mailboxes",),
+            ),
+        },
+        "/api/v1/mailboxes/{mailbox_id}/poll": {
+            "parameters": [MAILBOX_ID],
+            "post": _op(
+                "Poll now instead of at the end of the interval",
+                {202: _json(_object({"status": STRING}, required=[]), "Polling.")},
+                (404, 409, 503),
+                tags=("mailboxes",),
+            ),
+        },
+        "/api/v1/mailboxes/{mailbox_id}/messages": {
+            "parameters": [MAILBOX_ID],
+            "get": _op(
+                "The mailbox's inbound ledger, newest first",
+                {200: _json(_ref("LedgerPage"), "A page of the ledger.")},
+                (400, 404, 422),
+                parameters=[
+                    _query(
+                        "limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Page size."
+                    ),
+                    _query("cursor", STRING, "`next_cursor` of the previous page."),
+                ],
+                tags=("mailboxes",),
+            ),
+        },
+    }
+
+
+def _operation_id(method: str, path: str) -> str:
+    words = [w.strip("{}").replace(".", "_") for w in path.split("/") if w and w != "api"]
+    words = [w for w in words if w != "v1"]
+    return "_".join([method, *words])
+
+
+@cache
+def _document() -> Schema:
+    paths = _paths()
+    for path, item in paths.items():
+        for method, operation in item.items():
+            if method != "parameters":
+                operation["operationId"] = _operation_id(method, path)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "DeskClone Sources",
+            "version": "1",
+            "description": (
+                "Email, the support form and widget escalations become tickets. Every error is "
+                '`{"error": {"code": "snake_case", "message": "..."}}` with the right status.'
+            ),
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearerAuth": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The workspace's admin token.",
+                }
+            },
+            "schemas": {**_request_schemas(), **RESPONSE_SCHEMAS},
+            "responses": {
+                f"Error{status}": _json(_ref("Error"), text) for status, text in ERROR_TEXT.items()
+            },
+        },
+    }
+
+
+def openapi_document() -> Schema:
+    """A fresh copy of the document (built once): callers may change it freely."""
+    return copy.deepcopy(_document())
