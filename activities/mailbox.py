@@ -96,10 +96,19 @@ class MailboxActivities:
             return cached[1], cached[2]
         credentials = self._cipher.decrypt_credentials(token)
         provider = self._factory(self._settings, mailbox.provider, credentials)
+        self._forget(mailbox.id)  # a stale version (new credentials) is closed, not leaked
         self._providers[mailbox.id] = (version, provider, credentials)
         while len(self._providers) > MAX_CACHED_PROVIDERS:
-            self._providers.popitem(last=False)
+            self._forget(next(iter(self._providers)))
         return provider, credentials
+
+    def _forget(self, mailbox_id: str) -> None:
+        """Drop a cached provider and close its connections (they would otherwise linger
+        until garbage collection)."""
+        cached = self._providers.pop(mailbox_id, None)
+        close = getattr(cached[1], "close", None) if cached is not None else None
+        if close is not None:
+            close()
 
     @activity.defn(name="fetch_new_mail")
     def fetch_new_mail(self, inp: FetchInput) -> FetchResult:
@@ -124,7 +133,7 @@ class MailboxActivities:
                 page = provider.fetch_page(cursor, _page_size(inp.max_messages))
         except AuthExpired as error:
             metrics.mailbox_polled(provider_name, "auth_expired")
-            self._providers.pop(inp.mailbox_id, None)
+            self._forget(inp.mailbox_id)
             raise ApplicationError(str(error), type="AuthExpired", non_retryable=True) from error
         except Throttled as error:
             metrics.mailbox_polled(provider_name, "throttled")
@@ -161,7 +170,7 @@ class MailboxActivities:
             )
         if rotated:
             # The rotated refresh token is saved; forget the cached provider's stale version.
-            self._providers.pop(inp.mailbox_id, None)
+            self._forget(inp.mailbox_id)
         return FetchResult(
             ledger_ids=carried + ids,
             more=page.more,
