@@ -5,66 +5,21 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
+from tests.devstack import alive, dev_command, dev_env, free_port, wait_for
+
 DEV_START_SECONDS = 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purposes; only its parent can reap it.
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "State:\tZ" not in status.read_text()
-
-
-def wait_for(path: Path, process: subprocess.Popen[bytes], seconds: float) -> dict[str, object]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"deskclone dev exited early with {process.returncode}")
-        if path.exists():
-            facts: dict[str, object] = json.loads(path.read_text())
-            return facts
-        time.sleep(0.1)
-    raise AssertionError("deskclone dev did not become ready")
 
 
 def test_dev_serves_the_form_and_stops_without_orphans(tmp_path: Path) -> None:
     ports = {name: free_port() for name in ("api", "temporal", "ui", "emulator")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DESKCLONE_")}
-    env["DESKCLONE_ADMIN_TOKEN"] = "e2e-admin-token"
-    command = [
-        sys.executable,
-        "-m",
-        "deskclone",
-        "dev",
-        "--data-dir",
-        str(tmp_path),
-        "--api-port",
-        str(ports["api"]),
-        "--temporal-port",
-        str(ports["temporal"]),
-        "--ui-port",
-        str(ports["ui"]),
-        "--emulator-port",
-        str(ports["emulator"]),
-    ]
+    env = dev_env(DESKCLONE_ADMIN_TOKEN="e2e-admin-token")
+    command = dev_command(tmp_path, ports=ports)
     log = (tmp_path / "dev.log").open("wb")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -111,23 +66,8 @@ def test_dev_serves_the_form_and_stops_without_orphans(tmp_path: Path) -> None:
 
 def test_dev_restarts_a_killed_worker_and_a_killed_dev_leaves_no_children(tmp_path: Path) -> None:
     ports = {name: free_port() for name in ("api", "temporal", "ui", "emulator")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DESKCLONE_")}
-    command = [
-        sys.executable,
-        "-m",
-        "deskclone",
-        "dev",
-        "--data-dir",
-        str(tmp_path),
-        "--api-port",
-        str(ports["api"]),
-        "--temporal-port",
-        str(ports["temporal"]),
-        "--ui-port",
-        str(ports["ui"]),
-        "--emulator-port",
-        str(ports["emulator"]),
-    ]
+    env = dev_env()
+    command = dev_command(tmp_path, ports=ports)
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

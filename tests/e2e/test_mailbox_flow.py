@@ -5,11 +5,7 @@ mail sent while expired is not lost, Reconnect keeps every setting."""
 
 from __future__ import annotations
 
-import os
-import signal
 import ssl
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_dev import free_port, wait_for
+from tests.devstack import running_dev
 from tests.fakes import make_email
 
 ADDRESSES = {"gmail": "support@acme.example", "outlook": "help@contoso.example"}
@@ -25,32 +21,8 @@ ADDRESSES = {"gmail": "support@acme.example", "outlook": "help@contoso.example"}
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    data_dir = tmp_path_factory.mktemp("dev")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DESKCLONE_")}
-    command = [
-        sys.executable,
-        "-m",
-        "deskclone",
-        "dev",
-        "--data-dir",
-        str(data_dir),
-        "--api-port",
-        str(free_port()),
-        "--temporal-port",
-        str(free_port()),
-        "--ui-port",
-        str(free_port()),
-        "--emulator-port",
-        str(free_port()),
-    ]
-    log = (data_dir / "dev.log").open("wb")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield wait_for(data_dir / "dev.json", process, 60)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
-        log.close()
+    with running_dev(tmp_path_factory.mktemp("dev")) as facts:
+        yield facts
 
 
 def eventually(check: Callable[[], Any], what: str, seconds: float = 20) -> Any:

@@ -3,11 +3,7 @@ check the one promise that matters: every email has exactly one outcome, no tick
 
 from __future__ import annotations
 
-import os
-import signal
 import ssl
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,7 +18,7 @@ import pytest
 
 from bench.mail import backlog
 from tests.conftest import PG_ADMIN_URL
-from tests.e2e.test_dev import free_port, wait_for
+from tests.devstack import dev_env, running_dev
 
 
 @dataclass
@@ -128,31 +124,9 @@ def eventually(check: Callable[[], Any], what: str, seconds: float) -> Any:
 @contextmanager
 def running_system(database_url: str, data_dir: Path) -> Iterator[System]:
     """`deskclone dev` on `database_url`, with clients for its API and emulator."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DESKCLONE_")}
     # Short provider timeouts, so "slower than the client waits" faults cost seconds.
-    env["DESKCLONE_PROVIDER_TIMEOUT_SECONDS"] = "3"
-    command = [
-        sys.executable,
-        "-m",
-        "deskclone",
-        "dev",
-        "--data-dir",
-        str(data_dir),
-        "--database-url",
-        database_url,
-        "--api-port",
-        str(free_port()),
-        "--temporal-port",
-        str(free_port()),
-        "--ui-port",
-        str(free_port()),
-        "--emulator-port",
-        str(free_port()),
-    ]
-    log = (data_dir / "dev.log").open("wb")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        facts: dict[str, Any] = wait_for(data_dir / "dev.json", process, 60)
+    env = dev_env(DESKCLONE_PROVIDER_TIMEOUT_SECONDS="3")
+    with running_dev(data_dir, "--database-url", database_url, env=env) as facts:
         verify = ssl.create_default_context(cafile=facts["emulator_ca"])
         auth = {"Authorization": f"Bearer {facts['admin_token']}"}
         with (
@@ -160,10 +134,6 @@ def running_system(database_url: str, data_dir: Path) -> Iterator[System]:
             httpx.Client(base_url=facts["emulator_url"], verify=verify, timeout=30) as emulator,
         ):
             yield System(facts, database_url.replace("+psycopg", ""), api, emulator)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_dev import free_port
+from tests.devstack import free_port
 from tests.faults.conftest import System, eventually, mails, running_system
 
 PG_BIN = next(Path("/usr/lib/postgresql").glob("*/bin"))

@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import re
 import shutil
-import signal
 import ssl
-import subprocess
-import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -36,7 +32,7 @@ from store import ledger, mailboxes, tickets
 from store.db import transaction
 from store.models import Agent, Mailbox, Ticket
 from tests.conftest import make_agent, unique_task_queue
-from tests.e2e.test_dev import free_port, wait_for
+from tests.devstack import free_port, running_dev
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -201,32 +197,8 @@ async def signed_in(pages: Pages) -> Pages:
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """`deskclone dev` on free ports with its emulator, as in tests/e2e."""
-    data_dir = tmp_path_factory.mktemp("dev")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DESKCLONE_")}
-    command = [
-        sys.executable,
-        "-m",
-        "deskclone",
-        "dev",
-        "--data-dir",
-        str(data_dir),
-        "--api-port",
-        str(free_port()),
-        "--temporal-port",
-        str(free_port()),
-        "--ui-port",
-        str(free_port()),
-        "--emulator-port",
-        str(free_port()),
-    ]
-    log = (data_dir / "dev.log").open("wb")
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield wait_for(data_dir / "dev.json", process, 60)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
-        log.close()
+    with running_dev(tmp_path_factory.mktemp("dev")) as facts:
+        yield facts
 
 
 @dataclass
