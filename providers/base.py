@@ -83,3 +83,15 @@ class MailboxProvider(Protocol):
         """The current credentials, which may have been refreshed or rotated by the last call;
         the caller saves them when they changed."""
         ...
+
+
+def most_severe(failures: list[ProviderError]) -> ProviderError:
+    """The failure a page reports when several of its parts failed: AuthExpired beats
+    Throttled beats Transient; among throttles the longest Retry-After wins."""
+    for failure in failures:
+        if isinstance(failure, AuthExpired):
+            return failure
+    throttles = [f for f in failures if isinstance(f, Throttled)]
+    if throttles:
+        return max(throttles, key=lambda f: f.retry_after or 0.0)
+    return failures[0]

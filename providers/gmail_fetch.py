@@ -11,7 +11,7 @@ from typing import Any
 from googleapiclient.errors import HttpError  # type: ignore[import-untyped]
 from googleapiclient.http import BatchHttpRequest  # type: ignore[import-untyped]
 
-from providers.base import AuthExpired, ProviderError, RawMessage, Throttled
+from providers.base import ProviderError, RawMessage, most_severe
 from providers.gmail_errors import classify_http_error, http_status
 
 #: Gmail allows 100 calls per batch but advises against more than 50 (it throttles bigger ones).
@@ -26,7 +26,7 @@ class Fetched:
     failures: list[ProviderError] = field(default_factory=list)
 
     def worst(self) -> ProviderError:
-        return _most_severe(self.failures)
+        return most_severe(self.failures)
 
 
 def fetch_raw(
@@ -103,14 +103,3 @@ def _raw_message(body: dict[str, Any]) -> RawMessage:
         raw=base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)),
         received_at=received_at,
     )
-
-
-def _most_severe(failures: list[ProviderError]) -> ProviderError:
-    """AuthExpired beats Throttled beats Transient; the longest Retry-After wins."""
-    for failure in failures:
-        if isinstance(failure, AuthExpired):
-            return failure
-    throttles = [f for f in failures if isinstance(f, Throttled)]
-    if throttles:
-        return max(throttles, key=lambda f: f.retry_after or 0.0)
-    return failures[0]

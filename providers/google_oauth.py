@@ -20,6 +20,7 @@ import httpx
 from deskclone.settings import Settings
 from providers.base import Credentials
 from providers.google_transport import httpx_client
+from providers.oauth_common import json_object
 
 GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
 GMAIL_SCOPES = (GMAIL_READONLY, "openid", "email")
@@ -133,7 +134,7 @@ def _token_request(client: httpx.Client, url: str, form: dict[str, str]) -> dict
             f"Google's sign-in service could not be reached ({type(error).__name__}). "
             "Please try again in a minute.",
         ) from None  # the request carried the code, verifier and client secret
-    body = _json_object(answer)
+    body = json_object(answer)
     if answer.status_code >= 500 or answer.status_code == 429:
         raise OAuthError(
             "google_unavailable",
@@ -194,7 +195,7 @@ def _profile_address(client: httpx.Client, settings: Settings, access_token: str
             f"Gmail could not be reached to confirm the mailbox ({type(error).__name__}). "
             "Please try again in a minute.",
         ) from None  # the request carried the new access token
-    address = _json_object(answer).get("emailAddress")
+    address = json_object(answer).get("emailAddress")
     if answer.status_code != 200 or not isinstance(address, str) or "@" not in address:
         raise OAuthError(
             "profile_unavailable",
@@ -202,11 +203,3 @@ def _profile_address(client: httpx.Client, settings: Settings, access_token: str
             f"(HTTP {answer.status_code}). Please try again.",
         )
     return address.strip()
-
-
-def _json_object(answer: httpx.Response) -> dict[str, Any]:
-    try:
-        body = answer.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

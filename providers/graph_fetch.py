@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from providers.base import AuthExpired, ProviderError, RawMessage, Throttled, Transient
+from providers.base import ProviderError, RawMessage, Transient, most_severe
 from providers.graph_client import GraphClient
 from providers.graph_errors import classify_status
 from providers.outlook_cursor import Listed
@@ -80,7 +80,7 @@ def _fetch_chunk(graph: GraphClient, chunk: list[Listed]) -> tuple[list[RawMessa
                 )
             )
     if failures:
-        raise _most_severe(failures)
+        raise most_severe(failures)
     return messages, skipped
 
 
@@ -107,14 +107,3 @@ def parse_graph_time(value: str | None) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         return None
-
-
-def _most_severe(failures: list[ProviderError]) -> ProviderError:
-    """AuthExpired beats Throttled beats Transient; the longest Retry-After wins."""
-    for failure in failures:
-        if isinstance(failure, AuthExpired):
-            return failure
-    throttles = [f for f in failures if isinstance(f, Throttled)]
-    if throttles:
-        return max(throttles, key=lambda f: f.retry_after or 0.0)
-    return failures[0]

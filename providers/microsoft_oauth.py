@@ -47,6 +47,7 @@ from providers.microsoft_auth import (
     msal_app,
     serialize_cache,
 )
+from providers.oauth_common import json_object
 
 __all__ = [
     "AUTHORIZATION_SCOPES",
@@ -265,7 +266,7 @@ def _profile_address(settings: Settings, access_token: str) -> str:
             f"Microsoft Graph could not be reached to confirm the mailbox "
             f"({type(error).__name__}). Please try again in a minute.",
         ) from None  # the request carried the new access token
-    body = _json_object(answer)
+    body = json_object(answer)
     address = body.get("mail") or body.get("userPrincipalName")
     if answer.status_code != 200 or not isinstance(address, str) or "@" not in address:
         raise OAuthError(
@@ -274,11 +275,3 @@ def _profile_address(settings: Settings, access_token: str) -> str:
             f"(HTTP {answer.status_code}). Please try again.",
         )
     return address.strip()
-
-
-def _json_object(answer: httpx.Response) -> dict[str, Any]:
-    try:
-        body = answer.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
