@@ -59,6 +59,9 @@ from store.models import Agent, Mailbox
 from workflows.mailbox import mailbox_workflow_id
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Seconds let pass before and after the window so PostgreSQL's statistics reach pg_stat_*
+# (`--settle`; smoke runs on SQLite, which has none to wait for, set 0).
+SETTLE_S = 12.0
 
 
 @dataclass
@@ -186,7 +189,7 @@ async def measure(
         requests = sum(counts.values())
     # A backend's statistics reach pg_stat_* when it commits, or within 10 s when idle
     # (PostgreSQL 15); the same lag applies to the first reading.
-    await asyncio.sleep(11)
+    await asyncio.sleep(max(0.0, SETTLE_S - 1))
     after = pg_counters(database_url)
     return {
         "window": Window(window_start, window_end),
@@ -264,7 +267,7 @@ async def run_mailboxes(
         await asyncio.sleep(1)
     settle_s = time.perf_counter() - setup_started
     # Let the connecting polls' statistics reach pg_stat_* (idle backends flush within 10 s).
-    await asyncio.sleep(12)
+    await asyncio.sleep(SETTLE_S)
     measured = await measure(emulator, database_url, worker_pid, duration)
     window: Window = measured["window"]
     await analyse(handles, window, "fetch_new_mail")
@@ -322,13 +325,16 @@ async def run_baseline(
 
 
 def main() -> None:
+    global SETTLE_S
     parser = argparse.ArgumentParser()
     parser.add_argument("--mailboxes", type=int, default=1000)
     parser.add_argument("--interval", type=int, default=60)
     parser.add_argument("--duration", type=float, default=300)
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--provider", choices=["gmail", "outlook"], default="gmail")
+    parser.add_argument("--settle", type=float, default=SETTLE_S, help="statistics settle, s")
     args = parser.parse_args()
+    SETTLE_S = args.settle
     with ExitStack() as stack:
         url = stack.enter_context(postgres_database()) if args.db == "postgres" else None
         facts = stack.enter_context(running_dev(url))

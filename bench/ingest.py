@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import ssl
 import sys
 import time
 from contextlib import ExitStack
@@ -30,6 +29,7 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
+from bench.clients import api_client, authorize, deliver, emulator_client, finish_connect
 from bench.harness import postgres_database, running_dev
 from bench.ingest_baseline import run_baseline
 from bench.mail import backlog
@@ -59,12 +59,7 @@ def load_backlog(emulator: httpx.Client, provider: str, address: str, count: int
         "/_emulator/mailboxes", json={"provider": provider, "address": address}
     ).raise_for_status()
     for raw in backlog(count):
-        answer = emulator.post(
-            f"/_emulator/mailboxes/{address}/messages",
-            content=raw,
-            headers={"Content-Type": "message/rfc822"},
-        )
-        answer.raise_for_status()
+        deliver(emulator, address, raw)
 
 
 def provider_requests(emulator: httpx.Client) -> int:
@@ -73,24 +68,13 @@ def provider_requests(emulator: httpx.Client) -> int:
 
 
 def run(facts: dict[str, Any], provider: str, count: int, idle_polls: int) -> dict[str, Any]:
-    verify = ssl.create_default_context(cafile=facts["emulator_ca"])
-    api = httpx.Client(
-        base_url=facts["api_url"],
-        headers={"Authorization": f"Bearer {facts['admin_token']}"},
-        timeout=60,
-    )
-    emulator = httpx.Client(base_url=facts["emulator_url"], verify=verify, timeout=60)
-    with api, emulator:
+    with api_client(facts) as api, emulator_client(facts) as emulator:
         load_backlog(emulator, provider, ADDRESS, count)
         load_backlog(emulator, provider, BASELINE_ADDRESS, count)
-        started = api.post("/api/v1/mailboxes", json={"provider": provider, "login_hint": ADDRESS})
-        started.raise_for_status()
-        location = emulator.get(started.json()["authorization_url"]).headers["location"]
+        location = authorize(api, emulator, provider, ADDRESS)
         emulator.post("/_emulator/requests/reset")
         clock = time.perf_counter()
-        callback = api.get(location)  # the callback: connects, starts the workflow
-        if callback.status_code >= 400:
-            raise RuntimeError(f"the OAuth callback failed: HTTP {callback.status_code}")
+        finish_connect(api, location)  # the callback: connects, starts the workflow
         [mailbox] = api.get("/api/v1/mailboxes").json()["items"]
         mailbox_url = f"/api/v1/mailboxes/{mailbox['id']}"
         while True:
