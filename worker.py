@@ -23,6 +23,7 @@ from deskclone.json_logs import secret_values
 from deskclone.logs import configure_logging
 from deskclone.settings import Settings
 from deskclone.temporal import connect
+from providers.registry import close_shared_connections
 from store.db import make_engine
 from workflows import WORKFLOWS
 
@@ -87,6 +88,7 @@ async def run(settings: Settings) -> None:
             await stop.wait()
             log.info("worker stopping; finishing in-flight activities")
     engine.dispose()
+    close_shared_connections()
     # A Temporal runtime of our own (DESKCLONE_METRICS_PORT) must go while the interpreter
     # still runs: one left to interpreter exit aborts it about one time in three
     # ("PyGILState_Release ... finalizing"). The metrics bridge and the client hold it.

@@ -12,23 +12,31 @@ policy is the only one (DESIGN.md, "The mailbox workflow"). google-auth still
 retries a failing token refresh itself (3 attempts); it offers no switch.
 
 An instance may be cached between polls (its access token stays in memory, so
-an idle poll is one request) but must not be used by two threads at once.
-Connections are closed at the end of every call, so dropping an instance
-without `close()` leaks nothing.
+an idle poll is one request) but must not be used by two threads at once. It is
+small: the googleapiclient service (its discovery document and method tables)
+is built once per process and shared by every mailbox (`GmailApi`), and
+connections are borrowed from a process-wide pool for one call at a time
+(`providers.google_transport.borrowed_http`), so an instance holds no sockets
+between calls and dropping it without `close()` leaks nothing. Credentials are
+never shared: the shared service has no http of its own (a request sent
+through it without its mailbox's `AuthorizedHttp` fails loudly), and every
+request, batch part and token refresh goes through the calling mailbox's.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
 import google_auth_httplib2  # type: ignore[import-untyped]
+import httplib2  # type: ignore[import-untyped]
 from google.oauth2.credentials import Credentials as GoogleCredentials
 from googleapiclient.discovery import build  # type: ignore[import-untyped]
 from googleapiclient.errors import HttpError  # type: ignore[import-untyped]
@@ -45,7 +53,7 @@ from providers.base import (
 from providers.gmail_cursor import CatchUp, GmailCursor
 from providers.gmail_errors import classify, http_status
 from providers.gmail_fetch import fetch_raw
-from providers.google_transport import httplib2_http
+from providers.google_transport import borrowed_http
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +69,54 @@ CURSOR_STAMP_REFRESH_SECONDS = 3600
 PARTIAL_FAILURE_PAUSE_SECONDS = 1.0
 
 
+class _NoMailboxHttp:
+    """The shared service's own http: a request must be executed with its mailbox's."""
+
+    def request(self, *_args: object, **_kwargs: object) -> object:
+        raise RuntimeError("a Gmail request was sent without its mailbox's credentials")
+
+
+@dataclass(frozen=True)
+class GmailApi:
+    """The Gmail v1 service and the resources the provider uses, built once per endpoint.
+
+    Building the service parses the ~450 KiB discovery document, and each
+    `service.users().messages()` builds a resource's method table (with docstrings):
+    together several times the CPU of the idle poll's own request, so neither is done per
+    mailbox or per poll. Resources only make `HttpRequest`s, which may be created from
+    several threads at once; each is executed with `http=` its mailbox's AuthorizedHttp.
+    """
+
+    users: Any
+    history: Any
+    messages: Any
+
+    @classmethod
+    def build(cls, api_url: str) -> GmailApi:
+        service = build(
+            "gmail",
+            "v1",
+            http=_NoMailboxHttp(),
+            static_discovery=True,
+            cache_discovery=False,
+            client_options={"api_endpoint": api_url},
+        )
+        users = service.users()
+        return cls(users=users, history=users.history(), messages=users.messages())
+
+
+_apis: dict[str, GmailApi] = {}
+_apis_lock = threading.Lock()
+
+
+def gmail_api(api_url: str) -> GmailApi:
+    with _apis_lock:
+        api = _apis.get(api_url)
+        if api is None:
+            api = _apis[api_url] = GmailApi.build(api_url)
+        return api
+
+
 class GmailProvider:
     def __init__(
         self,
@@ -69,6 +125,7 @@ class GmailProvider:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._settings = settings
         self._scopes = credentials.scopes
         self._clock = clock
         self._google = GoogleCredentials(  # type: ignore[no-untyped-call]
@@ -79,23 +136,20 @@ class GmailProvider:
             client_secret=settings.google_client_secret.get_secret_value(),
             expiry=_naive_utc(credentials.expires_at),
         )
-        # One pool trusting provider_ca_bundle serves API calls and the refreshes
-        # AuthorizedHttp makes before a request (token invalid) or after a 401.
-        self._http = httplib2_http(settings)
-        self._service = build(
-            "gmail",
-            "v1",
-            http=google_auth_httplib2.AuthorizedHttp(self._google, http=self._http),
-            static_discovery=True,
-            cache_discovery=False,
-            client_options={"api_endpoint": settings.gmail_api_url},
-        )
+        self._api = gmail_api(settings.gmail_api_url)
         self._batch_uri = settings.gmail_api_url.rstrip("/") + "/batch/gmail/v1"
+        # Bound for one call (`_connections`): a pooled connection trusting
+        # provider_ca_bundle, which serves API calls and the refreshes AuthorizedHttp
+        # makes before a request (token invalid) or after a 401, and this mailbox's
+        # credentials around it.
+        self._raw_http: httplib2.Http | None = None
+        self._http: google_auth_httplib2.AuthorizedHttp | None = None
 
     # -- lifecycle -------------------------------------------------------------
 
     def close(self) -> None:
-        self._http.close()
+        """Nothing stays open between calls (connections go back to the shared pool);
+        kept so callers can treat every provider alike."""
 
     def __enter__(self) -> GmailProvider:
         return self
@@ -110,15 +164,24 @@ class GmailProvider:
 
     @contextmanager
     def _connections(self) -> Iterator[None]:
-        """Keep-alive within one call; no sockets left open between calls.
+        """A pooled connection for one call, returned to the pool after it (closed instead
+        if the call failed); this mailbox's credentials are applied to every request.
 
         Callers may cache a provider between polls (its access token stays in memory)
-        and drop it without closing; idle sockets would then leak until GC.
+        and drop it without closing: it holds no sockets between calls.
         """
-        try:
-            yield
-        finally:
-            self._http.close()
+        with borrowed_http(self._settings) as raw:
+            self._raw_http = raw
+            self._http = google_auth_httplib2.AuthorizedHttp(self._google, http=raw)
+            try:
+                yield
+            finally:
+                self._http = self._raw_http = None
+
+    def _bound(self) -> tuple[google_auth_httplib2.AuthorizedHttp, httplib2.Http]:
+        if self._http is None or self._raw_http is None:
+            raise RuntimeError("GmailProvider sent a request outside _connections()")
+        return self._http, self._raw_http
 
     # -- MailboxProvider -------------------------------------------------------
 
@@ -159,19 +222,15 @@ class GmailProvider:
 
     def _history_page(self, state: GmailCursor, max_messages: int) -> SyncPage:
         started = int(self._clock())
-        request = (
-            self._service.users()
-            .history()
-            .list(
-                userId="me",
-                startHistoryId=state.history_id,
-                historyTypes=["messageAdded"],
-                labelId=INBOX,
-                # One record per added message as a rule; a record with several is
-                # handled by the pending queue, so max_messages still holds.
-                maxResults=min(max_messages, MAX_PAGE_SIZE),
-                pageToken=state.page_token,
-            )
+        request = self._api.history.list(
+            userId="me",
+            startHistoryId=state.history_id,
+            historyTypes=["messageAdded"],
+            labelId=INBOX,
+            # One record per added message as a rule; a record with several is
+            # handled by the pending queue, so max_messages still holds.
+            maxResults=min(max_messages, MAX_PAGE_SIZE),
+            pageToken=state.page_token,
         )
         response = self._execute(request, "listing new mail", history=True)
         ids = _added_inbox_ids(response)
@@ -205,15 +264,11 @@ class GmailProvider:
     def _catch_up_page(self, state: GmailCursor, max_messages: int) -> SyncPage:
         assert state.catch_up is not None
         catch_up = state.catch_up
-        request = (
-            self._service.users()
-            .messages()
-            .list(
-                userId="me",
-                q=f"in:inbox after:{catch_up.after}",
-                maxResults=min(max_messages, MAX_PAGE_SIZE),
-                pageToken=catch_up.page_token,
-            )
+        request = self._api.messages.list(
+            userId="me",
+            q=f"in:inbox after:{catch_up.after}",
+            maxResults=min(max_messages, MAX_PAGE_SIZE),
+            pageToken=catch_up.page_token,
         )
         response = self._execute(request, "listing inbox mail to catch up")
         # Newest first from Gmail; oldest first is the order mail is handled in.
@@ -248,7 +303,7 @@ class GmailProvider:
         if not now:
             return SyncPage([], after.encode(), more, catching_up=catching_up)
         self._ensure_fresh_token()
-        fetched = fetch_raw(self._service, self._batch_uri, now, self._run)
+        fetched = fetch_raw(self._api.messages, self._batch_uri, now, self._run, self._bound()[0])
         retry_after = None
         if fetched.failures:
             worst = fetched.worst()
@@ -271,7 +326,7 @@ class GmailProvider:
     # -- plumbing --------------------------------------------------------------
 
     def _profile_history_id(self) -> str:
-        request = self._service.users().getProfile(userId="me")
+        request = self._api.users.getProfile(userId="me")
         return str(self._execute(request, "reading the mailbox profile")["historyId"])
 
     def _ensure_fresh_token(self) -> None:
@@ -283,13 +338,15 @@ class GmailProvider:
         """
         if self._google.valid:
             return
-        request = google_auth_httplib2.Request(self._http)
+        request = google_auth_httplib2.Request(self._bound()[1])
         refresh = self._google.refresh
         self._run(lambda: refresh(request), "renewing Google access")  # type: ignore[no-untyped-call]
 
     def _execute(self, request: Any, what: str, *, history: bool = False) -> Any:
-        # num_retries=0: Temporal's retry policy is the only one.
-        return self._run(lambda: request.execute(num_retries=0), what, history=history)
+        # num_retries=0: Temporal's retry policy is the only one. The shared service's
+        # requests carry no http of their own: this mailbox's is named on every execute.
+        http = self._bound()[0]
+        return self._run(lambda: request.execute(http=http, num_retries=0), what, history=history)
 
     def _run(self, thunk: Callable[[], Any], what: str, *, history: bool = False) -> Any:
         try:

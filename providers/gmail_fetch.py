@@ -30,13 +30,16 @@ class Fetched:
 
 
 def fetch_raw(
-    service: Any,
+    messages_api: Any,
     batch_uri: str,
     ids: list[str],
     run: Callable[[Callable[[], object], str], object],
+    http: Any,
 ) -> Fetched:
     """Raw messages for `ids`, in their order, with the ids whose part failed.
 
+    `messages_api` is the (shared) `users().messages()` resource; `http` the mailbox's
+    AuthorizedHttp, which sends the batch and whose credentials every part carries.
     `run(thunk, what)` executes one HTTP exchange and classifies what it raises (a failed
     batch POST fails the call). A failed part does not throw away its neighbours: under
     Gmail's per-part throttling a batch of 50 rarely succeeds whole, and keeping what did
@@ -44,15 +47,16 @@ def fetch_raw(
     """
     fetched = Fetched()
     for start in range(0, len(ids), BATCH_SIZE):
-        _fetch_chunk(service, batch_uri, ids[start : start + BATCH_SIZE], run, fetched)
+        _fetch_chunk(messages_api, batch_uri, ids[start : start + BATCH_SIZE], run, http, fetched)
     return fetched
 
 
 def _fetch_chunk(
-    service: Any,
+    messages_api: Any,
     batch_uri: str,
     ids: list[str],
     run: Callable[[Callable[[], object], str], object],
+    http: Any,
     fetched: Fetched,
 ) -> None:
     answers: dict[str, Any] = {}
@@ -69,11 +73,14 @@ def _fetch_chunk(
     # Never service.new_batch_http_request(): it posts to the discovery document's
     # rootUrl (gmail.googleapis.com) whatever api_endpoint says (research §1.3).
     batch = BatchHttpRequest(callback=collect, batch_uri=batch_uri)
-    messages_api = service.users().messages()
     for index, message_id in enumerate(ids):
+        part = messages_api.get(userId="me", id=message_id, format="raw")
+        # Each part's Authorization comes from its own http's credentials (and a 401 part
+        # is refreshed through them): the mailbox's, never the shared service's.
+        part.http = http
         # Positional ids: Content-IDs stay short and need no quoting.
-        batch.add(messages_api.get(userId="me", id=message_id, format="raw"), request_id=str(index))
-    run(batch.execute, "fetching new messages")
+        batch.add(part, request_id=str(index))
+    run(lambda: batch.execute(http=http), "fetching new messages")
 
     for index, message_id in enumerate(ids):
         key = str(index)

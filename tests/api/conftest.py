@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from deskclone.settings import Settings
 from emulator.server import RunningEmulator, running_emulator
+from providers.registry import close_shared_connections
 from store.models import Agent
 from tests.conftest import make_agent, unique_task_queue
 from worker import build_worker
@@ -61,6 +62,8 @@ async def api_worker(
     with ThreadPoolExecutor(8) as pool:
         async with build_worker(dev_server_env.client, settings, postgres_engine, pool):
             yield settings
+    # Kept-alive provider connections must not outlive the emulator they talk to.
+    close_shared_connections()
 
 
 def make_api_settings(base: Settings, **overrides: object) -> Settings:

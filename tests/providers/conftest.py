@@ -19,6 +19,7 @@ from providers.gmail import GmailProvider
 from providers.google_oauth import GoogleGrant
 from providers.microsoft_oauth import MicrosoftGrant
 from providers.outlook import OutlookProvider
+from providers.registry import close_shared_connections
 from tests.emulator.support import deliver, make_message
 from tests.providers.support import Synced, closed_port_url, connect, provider_settings
 
@@ -32,9 +33,13 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulat
 
 
 @pytest.fixture(autouse=True)
-def fresh_state(emulator: RunningEmulator) -> None:
+def fresh_state(emulator: RunningEmulator) -> Iterator[None]:
     # Safe from this thread: between tests no request is in flight.
     emulator.state.reset()
+    yield
+    # Connections kept alive for the next poll (shared by all mailboxes) end with the test,
+    # so none reaches into the next test or outlives the emulator.
+    close_shared_connections()
 
 
 @pytest.fixture
