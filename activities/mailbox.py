@@ -7,19 +7,17 @@ tickets' unique source reference make a retried or doubled activity change nothi
 from __future__ import annotations
 
 import hashlib
-import logging
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.heartbeat import keep_alive
-from activities.mail_tickets import process_message
+from activities.mail_steps import filter_rows, inbound_row, make_tickets, store_page
 from activities.mailbox_types import (
     CreateTicketsInput,
     CreateTicketsResult,
@@ -32,24 +30,18 @@ from activities.mailbox_types import (
 from deskclone import metrics
 from deskclone.crypto import Cipher
 from deskclone.settings import Settings
-from domain.loop_guards import check_loop
-from domain.mime import normalise_email
-from domain.senders import check_sender
 from providers.base import AuthExpired, Credentials, MailboxProvider, Throttled, Transient
-from store import ledger, mailboxes
+from store import mailboxes
 from store.db import transaction
-from store.ledger import NewInbound
-from store.models import Mailbox, utcnow
+from store.models import Mailbox
 
-log = logging.getLogger("deskclone.activities.mailbox")
-
-MAX_EMAIL_BYTES = 25 * 1024 * 1024
-# For an oversized email only the start is parsed, enough for its headers.
-HEADER_SCAN_BYTES = 256 * 1024
-# Rows an interrupted poll left pending are picked up again, a bounded number per poll.
-MAX_PENDING_CARRIED = 200
 MIN_PAGE_SIZE = 10
-MAX_CACHED_PROVIDERS = 64
+# A cached provider is its mailbox's credentials and access token (~1.3 KiB for Gmail, ~5 KiB
+# for Outlook, whose MSAL cache it holds): the Gmail service and the connections are shared
+# per process (providers.gmail.GmailApi, providers.google_transport, providers.graph_client).
+# Large enough that a worker's mailboxes stay cached, so an access token is renewed once an
+# hour, not on every poll of a mailbox that fell out of the cache.
+MAX_CACHED_PROVIDERS = 10_000
 
 ProviderFactory = Callable[[Settings, str, Credentials], MailboxProvider]
 
@@ -68,9 +60,9 @@ class MailboxActivities:
         self._factory = provider_factory
         # One live provider per mailbox and credentials version: its access token stays in
         # memory, so an idle poll costs one provider request and no database write.
-        # Bounded (least recently used first out): a provider client holds ~0.5 MB, and a
-        # worker may serve thousands of mailboxes.
+        # Bounded (least recently used first out); shared by the activity threads.
         self._providers: OrderedDict[str, tuple[str, MailboxProvider, Credentials]] = OrderedDict()
+        self._providers_lock = threading.Lock()
 
     @property
     def _cipher(self) -> Cipher:
@@ -90,22 +82,31 @@ class MailboxActivities:
                 non_retryable=True,
             )
         version = hashlib.sha256(token.encode()).hexdigest()
-        cached = self._providers.get(mailbox.id)
-        if cached is not None and cached[0] == version:
-            self._providers.move_to_end(mailbox.id)
-            return cached[1], cached[2]
+        with self._providers_lock:
+            cached = self._providers.get(mailbox.id)
+            if cached is not None and cached[0] == version:
+                self._providers.move_to_end(mailbox.id)
+                return cached[1], cached[2]
         credentials = self._cipher.decrypt_credentials(token)
         provider = self._factory(self._settings, mailbox.provider, credentials)
         self._forget(mailbox.id)  # a stale version (new credentials) is closed, not leaked
-        self._providers[mailbox.id] = (version, provider, credentials)
-        while len(self._providers) > MAX_CACHED_PROVIDERS:
-            self._forget(next(iter(self._providers)))
+        with self._providers_lock:
+            self._providers[mailbox.id] = (version, provider, credentials)
+            evicted = [
+                self._providers.popitem(last=False)[1]
+                for _ in range(len(self._providers) - MAX_CACHED_PROVIDERS)
+            ]
+        for _, old, _ in evicted:
+            close = getattr(old, "close", None)
+            if close is not None:
+                close()
         return provider, credentials
 
     def _forget(self, mailbox_id: str) -> None:
-        """Drop a cached provider and close its connections (they would otherwise linger
-        until garbage collection)."""
-        cached = self._providers.pop(mailbox_id, None)
+        """Drop a cached provider and close it (providers hold no connections between calls
+        today; closing keeps that a provider's own business)."""
+        with self._providers_lock:
+            cached = self._providers.pop(mailbox_id, None)
         close = getattr(cached[1], "close", None) if cached is not None else None
         if close is not None:
             close()
@@ -120,7 +121,6 @@ class MailboxActivities:
             # Connecting (or connecting again after a disconnect) resets the cursor and stamps
             # updated_at: the first sync looks back from then.
             connected_at = mailbox.updated_at
-            agent_id = mailbox.agent_id
             provider_name = mailbox.provider
             provider, known = self._provider(mailbox)
         try:
@@ -144,35 +144,26 @@ class MailboxActivities:
             raise ApplicationError(str(error), type="Transient") from error
         metrics.mailbox_polled(provider_name)
 
-        rows = [
-            _inbound(m.provider_message_id, m.provider_thread_id, m.raw, m.received_at)
-            for m in page.messages
-        ]
+        rows = [inbound_row(message) for message in page.messages]
         latest = provider.credentials()
         rotated = latest.refresh_token != known.refresh_token
         if not rows and page.next_cursor == cursor and not rotated:
             # The idle poll: nothing new, nothing to write.
             return FetchResult(ledger_ids=[], more=page.more, cursor=cursor, fetched=0)
-        with transaction(self._engine) as session:
-            mailbox = mailboxes.get_for_worker(session, inp.mailbox_id)
-            if mailbox is None or mailbox.status == "disconnected":
-                return FetchResult()
-            ids = ledger.insert_new(session, agent_id=agent_id, mailbox_id=mailbox.id, rows=rows)
-            carried = _still_pending(session, mailbox.id, exclude=set(ids))
-            # Same transaction as the ledger rows: the cursor never runs ahead of stored mail.
-            encrypted = self._cipher.encrypt_credentials(latest) if rotated else None
-            mailboxes.record_poll(
-                session,
-                mailbox,
-                cursor=page.next_cursor,
-                credentials_encrypted=encrypted,
-                polled_at=utcnow(),
-            )
+        ids = store_page(
+            self._engine,
+            inp.mailbox_id,
+            rows,
+            next_cursor=page.next_cursor,
+            credentials_encrypted=self._cipher.encrypt_credentials(latest) if rotated else None,
+        )
+        if ids is None:
+            return FetchResult()
         if rotated:
             # The rotated refresh token is saved; forget the cached provider's stale version.
             self._forget(inp.mailbox_id)
         return FetchResult(
-            ledger_ids=carried + ids,
+            ledger_ids=ids,
             more=page.more,
             cursor=page.next_cursor,
             fetched=len(rows),
@@ -181,80 +172,17 @@ class MailboxActivities:
 
     @activity.defn(name="filter_mail")
     def filter_mail(self, inp: FilterInput) -> FilterResult:
-        """Marks skipped rows with their reason; returns the ids that may become tickets."""
-        accepted: list[str] = []
-        skipped = 0
-        with transaction(self._engine) as session:
-            mailbox = mailboxes.get_for_worker(session, inp.mailbox_id)
-            if mailbox is None:
-                return FilterResult()
-            for row in ledger.rows(session, inp.ledger_ids, outcome="pending"):
-                activity.heartbeat()
-                if row.size > MAX_EMAIL_BYTES:
-                    ledger.mark(
-                        session,
-                        row,
-                        "skipped",
-                        f"the email is {row.size / 1e6:.1f} MB, over the 25 MB limit",
-                    )
-                    metrics.message_skipped(metrics.SKIP_TOO_LARGE)
-                    skipped += 1
-                    continue
-                email = normalise_email(row.raw)
-                loop = check_loop(email, mailbox.address)
-                if not loop.accepted:
-                    ledger.mark(session, row, "skipped", loop.reason)
-                    metrics.message_skipped(loop.outcome.value)
-                    skipped += 1
-                    continue
-                sender = check_sender(email.from_address, mailbox.allowed_senders)
-                if not sender.allowed:
-                    ledger.mark(session, row, "skipped", sender.reason)
-                    metrics.message_skipped(metrics.SKIP_SENDER_NOT_ALLOWED)
-                    skipped += 1
-                    continue
-                accepted.append(row.id)
-        return FilterResult(accepted_ids=accepted, skipped=skipped)
+        return filter_rows(self._engine, inp.mailbox_id, inp.ledger_ids, activity.heartbeat)
 
     @activity.defn(name="create_tickets")
     def create_tickets(self, inp: CreateTicketsInput) -> CreateTicketsResult:
-        """One transaction per email: its ticket (or appended message) and its ledger outcome
-        commit together, so a crash between two emails loses or doubles neither."""
-        result = CreateTicketsResult()
-        for ledger_id in inp.ledger_ids:
-            # Heartbeats let Temporal notice a killed worker in seconds, not at the timeout.
-            activity.heartbeat()
-            try:
-                with transaction(self._engine) as session:
-                    outcome = process_message(
-                        session,
-                        inp.mailbox_id,
-                        ledger_id,
-                        flood_limit=self._settings.flood_limit_per_hour,
-                    )
-            except DBAPIError:
-                raise  # the database is in trouble: retry the activity, lose nothing
-            except Exception as error:  # a bad email must not stop the mailbox
-                log.exception("ledger row %s could not become a ticket", ledger_id)
-                outcome = self._mark_failed(ledger_id, error)
-            metrics.mail_outcome(outcome)
-            if outcome == "ticket_created":
-                result.tickets_created += 1
-            elif outcome == "appended":
-                result.appended += 1
-            elif outcome == "skipped":
-                result.skipped += 1
-            elif outcome == "failed":
-                result.failed += 1
-        return result
-
-    def _mark_failed(self, ledger_id: str, error: Exception) -> str:
-        with transaction(self._engine) as session:
-            for row in ledger.rows(session, [ledger_id], outcome="pending"):
-                ledger.mark(
-                    session, row, "failed", f"could not be processed: {type(error).__name__}"
-                )
-        return "failed"
+        return make_tickets(
+            self._engine,
+            inp.mailbox_id,
+            inp.ledger_ids,
+            flood_limit=self._settings.flood_limit_per_hour,
+            heartbeat=activity.heartbeat,
+        )
 
     @activity.defn(name="set_mailbox_status")
     def set_mailbox_status(self, inp: SetStatusInput) -> None:
@@ -276,26 +204,3 @@ def _page_size(requested: int) -> int:
 def _aware(value: datetime) -> datetime:
     # SQLite returns naive datetimes; everything is stored in UTC.
     return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _inbound(
-    provider_message_id: str, thread_id: str | None, raw: bytes, received_at: datetime | None
-) -> NewInbound:
-    """Ledger columns from the headers; the full body is parsed later, when it is needed."""
-    email = normalise_email(raw[:HEADER_SCAN_BYTES] if len(raw) > MAX_EMAIL_BYTES else raw)
-    return NewInbound(
-        provider_message_id=provider_message_id,
-        provider_thread_id=thread_id,
-        internet_message_id=email.message_id,
-        from_address=email.from_address,
-        from_name=email.from_name,
-        subject=email.subject,
-        received_at=received_at or email.date,
-        raw=raw,
-    )
-
-
-def _still_pending(session: Session, mailbox_id: str, exclude: set[str]) -> list[str]:
-    return [
-        i for i in ledger.pending_ids(session, mailbox_id, MAX_PENDING_CARRIED) if i not in exclude
-    ]

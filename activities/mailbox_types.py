@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 @dataclass
 class FetchInput:
     mailbox_id: str
-    max_messages: int = 100
+    # A backlog drains a page per fetch/filter/create round; each round costs a few Temporal
+    # round trips, so pages of 250 rather than 100 cut orchestration per email by more than
+    # half (bench.ingest: 70 → 107 emails/s) while an attempt stays a few seconds long.
+    max_messages: int = 250
 
 
 @dataclass

@@ -1,11 +1,10 @@
 """The floor for `bench.ingest`: a mailbox backlog read by a plain loop, no Temporal.
 
 The same work as `MailboxActivities.fetch_new_mail`, `filter_mail` and `create_tickets` in the
-same order and with the same transactions: the provider client from
-`providers.registry.build_provider` with credentials from the same OAuth code exchange, pages
-of 100, header parsing into `store.ledger.insert_new` plus the cursor in one transaction, the
-loop guards and sender filter in one transaction per page, and
-`activities.mail_tickets.process_message` in one transaction per message.
+same order: the provider client from `providers.registry.build_provider` with credentials from
+the same OAuth code exchange, pages of 100, and the very functions the activities wrap
+(`activities.mail_steps`: `inbound_row`, `store_page`, `filter_rows`, `make_tickets`), with the
+same transactions. What is left out is Temporal: no workflow, no activity tasks, no heartbeats.
 """
 
 from __future__ import annotations
@@ -20,24 +19,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from activities.mail_tickets import process_message
+from activities.mail_steps import filter_rows, inbound_row, make_tickets, store_page
+from activities.mailbox_types import FetchInput
 from deskclone.crypto import Cipher
 from deskclone.settings import Settings
-from domain.loop_guards import check_loop
-from domain.mime import normalise_email
-from domain.senders import check_sender
 from providers import google_oauth, microsoft_oauth
 from providers.base import Credentials
 from providers.registry import build_provider
-from store import ledger, mailboxes
+from store import mailboxes
 from store.db import make_engine, transaction
-from store.ledger import NewInbound
-from store.models import utcnow
 
-PAGE_SIZE = 100  # FetchInput.max_messages
-MAX_EMAIL_BYTES = 25 * 1024 * 1024
-HEADER_SCAN_BYTES = 256 * 1024
-MAX_PENDING_CARRIED = 200
+PAGE_SIZE = FetchInput.max_messages  # what the workflow asks for
 REDIRECT_URI = "http://127.0.0.1:9/bench/callback"
 
 
@@ -80,22 +72,6 @@ def oauth_credentials(
     return microsoft.credentials
 
 
-def _inbound(
-    provider_message_id: str, thread_id: str | None, raw: bytes, received_at: datetime | None
-) -> NewInbound:
-    email = normalise_email(raw[:HEADER_SCAN_BYTES] if len(raw) > MAX_EMAIL_BYTES else raw)
-    return NewInbound(
-        provider_message_id=provider_message_id,
-        provider_thread_id=thread_id,
-        internet_message_id=email.message_id,
-        from_address=email.from_address,
-        from_name=email.from_name,
-        subject=email.subject,
-        received_at=received_at or email.date,
-        raw=raw,
-    )
-
-
 def run_baseline(
     facts: dict[str, Any],
     emulator: httpx.Client,
@@ -109,7 +85,8 @@ def run_baseline(
     settings = worker_settings(facts)
     engine = make_engine(settings.effective_database_url)
     cipher = Cipher.from_settings(settings)
-    counts = dict.fromkeys(mailboxes.OUTCOMES, 0)
+    # Named as the API names them (`GET /api/v1/mailboxes/{id}` counts).
+    counts = dict.fromkeys(["tickets_created", "appended", "skipped", "failed"], 0)
     try:
         with transaction(engine) as session:
             like = mailboxes.get_for_worker(session, like_mailbox_id)
@@ -136,69 +113,37 @@ def run_baseline(
                 box = mailboxes.get_for_worker(session, mailbox_id)
                 assert box is not None
             page = provider.fetch_page(cursor, PAGE_SIZE)
-            rows = [
-                _inbound(m.provider_message_id, m.provider_thread_id, m.raw, m.received_at)
-                for m in page.messages
-            ]
+            rows = [inbound_row(message) for message in page.messages]
             latest = provider.credentials()
             rotated = latest.refresh_token != known.refresh_token
             ids: list[str] = []
             if rows or page.next_cursor != cursor or rotated:
-                with transaction(engine) as session:
-                    box = mailboxes.get_for_worker(session, mailbox_id)
-                    assert box is not None
-                    ids = ledger.insert_new(
-                        session, agent_id=agent_id, mailbox_id=mailbox_id, rows=rows
-                    )
-                    exclude = set(ids)
-                    carried = [
-                        i
-                        for i in ledger.pending_ids(session, mailbox_id, MAX_PENDING_CARRIED)
-                        if i not in exclude
-                    ]
-                    ids = carried + ids
-                    mailboxes.record_poll(
-                        session,
-                        box,
-                        cursor=page.next_cursor,
-                        credentials_encrypted=(
-                            cipher.encrypt_credentials(latest) if rotated else None
-                        ),
-                        polled_at=utcnow(),
-                    )
+                encrypted = cipher.encrypt_credentials(latest) if rotated else None
+                stored = store_page(
+                    engine,
+                    mailbox_id,
+                    rows,
+                    next_cursor=page.next_cursor,
+                    credentials_encrypted=encrypted,
+                )
+                assert stored is not None
+                ids = stored
                 if rotated:
                     known = latest
             cursor = page.next_cursor
-            # filter_mail
-            accepted: list[str] = []
-            with transaction(engine) as session:
-                box = mailboxes.get_for_worker(session, mailbox_id)
-                assert box is not None
-                for row in ledger.rows(session, ids, outcome="pending"):
-                    if row.size > MAX_EMAIL_BYTES:
-                        ledger.mark(session, row, "skipped", "too large")
-                        counts["skipped"] += 1
-                        continue
-                    email = normalise_email(row.raw)
-                    loop = check_loop(email, box.address)
-                    if not loop.accepted:
-                        ledger.mark(session, row, "skipped", loop.reason)
-                        counts["skipped"] += 1
-                        continue
-                    sender = check_sender(email.from_address, box.allowed_senders)
-                    if not sender.allowed:
-                        ledger.mark(session, row, "skipped", sender.reason)
-                        counts["skipped"] += 1
-                        continue
-                    accepted.append(row.id)
-            # create_tickets
-            for ledger_id in accepted:
-                with transaction(engine) as session:
-                    outcome = process_message(
-                        session, mailbox_id, ledger_id, flood_limit=settings.flood_limit_per_hour
-                    )
-                if outcome is not None:
-                    counts[outcome] += 1
+            # filter_mail, then create_tickets
+            kept = filter_rows(engine, mailbox_id, ids, _no_heartbeat)
+            made = make_tickets(
+                engine,
+                mailbox_id,
+                kept.accepted_ids,
+                flood_limit=settings.flood_limit_per_hour,
+                heartbeat=_no_heartbeat,
+            )
+            counts["skipped"] += kept.skipped + made.skipped
+            counts["tickets_created"] += made.tickets_created
+            counts["appended"] += made.appended
+            counts["failed"] += made.failed
             if not page.more:
                 break
         seconds = time.perf_counter() - clock
@@ -206,9 +151,11 @@ def run_baseline(
         engine.dispose()
     if sum(counts.values()) != count:
         raise RuntimeError(f"baseline finished {sum(counts.values())} of {count}: {counts}")
-    # Named as the API names them (`GET /api/v1/mailboxes/{id}` counts).
-    named = {("tickets_created" if k == "ticket_created" else k): v for k, v in counts.items()}
-    return BaselineResult(seconds=seconds, counts=named)
+    return BaselineResult(seconds=seconds, counts=counts)
+
+
+def _no_heartbeat() -> None:
+    pass
 
 
 def _aware(value: datetime) -> datetime:

@@ -2,6 +2,7 @@
 parsing and database writes as the mailbox activities) under cProfile.
 
     .venv/bin/python -m bench.profile_ingest [--provider gmail] [--messages 1000] [--top 25]
+        [--sort cumulative|tottime]
 
 Prints the top functions by cumulative time, then one JSON object with the share of the wall
 time spent in the named hot spots.
@@ -29,7 +30,9 @@ ADDRESS = "support@acme.example"
 PROFILED = "support-profiled@acme.example"
 HOT_SPOTS = {
     "normalise_email": ("domain/mime.py", "normalise_email"),
-    "process_message": ("activities/mail_tickets.py", "process_message"),
+    "read_headers": ("domain/mime.py", "read_headers"),
+    "process_batch": ("activities/mail_tickets.py", "process_batch"),
+    "filter_rows": ("activities/mail_steps.py", "filter_rows"),
     "insert_new": ("store/ledger.py", "insert_new"),
     "fetch_page": (None, "fetch_page"),
     "commit": ("sqlalchemy/orm/session.py", "commit"),
@@ -42,15 +45,24 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--sort", choices=["cumulative", "tottime"], default="cumulative")
+    parser.add_argument("--save", help="also write the raw profile here (for pstats or snakeviz)")
     args = parser.parse_args()
     with ExitStack() as stack:
         url = stack.enter_context(postgres_database()) if args.db == "postgres" else None
         facts = stack.enter_context(running_dev(url))
-        result = profile(facts, args.provider, args.messages, args.top)
+        result = profile(facts, args.provider, args.messages, args.top, args.sort, args.save)
     sys.stdout.write(json.dumps({"provider": args.provider, "db": args.db, **result}) + "\n")
 
 
-def profile(facts: dict[str, Any], provider: str, count: int, top: int) -> dict[str, Any]:
+def profile(
+    facts: dict[str, Any],
+    provider: str,
+    count: int,
+    top: int,
+    sort: str = "cumulative",
+    save: str | None = None,
+) -> dict[str, Any]:
     verify = ssl.create_default_context(cafile=facts["emulator_ca"])
     api = httpx.Client(
         base_url=facts["api_url"],
@@ -72,8 +84,10 @@ def profile(facts: dict[str, Any], provider: str, count: int, top: int) -> dict[
         base = run_baseline(facts, emulator, provider, PROFILED, mailbox["id"], count)
         profiler.disable()
         wall = time.perf_counter() - clock
+    if save:
+        profiler.dump_stats(save)
     stats = pstats.Stats(profiler, stream=sys.stdout)
-    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats(sort).print_stats(top)
     raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
     shares: dict[str, float] = {}
     for label, (path, name) in HOT_SPOTS.items():

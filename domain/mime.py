@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
 from email.parser import BytesParser
+from typing import Literal
 
 from domain import mime_parts as parts
 from domain.charsets import decode_bytes
@@ -84,17 +85,38 @@ def normalise_email(raw: bytes) -> NormalisedEmail:
         problem = f"the mail parser failed ({type(exc).__name__})"
     try:
         message = BytesParser().parsebytes(data, headersonly=True)
-        return _Normaliser(data, raw_body_only=True, problem=problem).run(message)
+        return _Normaliser(data, body="raw", problem=problem).run(message)
     except Exception:  # the very last resort below cannot fail
         return _unreadable(data, problem)
+
+
+def read_headers(raw: bytes) -> NormalisedEmail:
+    """The header fields of `normalise_email` without reading the body: `text` is empty and
+    no attachments are listed. The ledger columns, the loop guards and the sender filter need
+    no more, and the body is most of the parsing work. Never raises."""
+    data = bytes(raw)
+    try:
+        message = BytesParser().parsebytes(_header_block(data), headersonly=True)
+        return _Normaliser(data, body="none").run(message)
+    except Exception as exc:  # as in normalise_email: a row with a reason, never a crash
+        return _unreadable(data, f"the mail parser failed ({type(exc).__name__})")
+
+
+def _header_block(data: bytes) -> bytes:
+    """Everything up to the first blank line: the parser stops there anyway in headers-only
+    mode, but still copies and decodes the rest of the message first."""
+    ends = [i for i in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if i >= 0]
+    return data[: min(ends) + 2] if ends else data
 
 
 class _Normaliser:
     """One pass over a parsed message, collecting body text, attachments and defects."""
 
-    def __init__(self, raw: bytes, *, raw_body_only: bool = False, problem: str = "") -> None:
+    def __init__(
+        self, raw: bytes, *, body: Literal["parts", "raw", "none"] = "parts", problem: str = ""
+    ) -> None:
         self.raw = raw
-        self.raw_body_only = raw_body_only
+        self.body = body
         self.defects: list[str] = []
         if problem:
             self.defects.append(f"{problem}; its body is shown as raw text")
@@ -130,10 +152,12 @@ class _Normaliser:
             )
             subject = subject[:MAX_SUBJECT_CHARS].rstrip()
 
-        if self.raw_body_only:
+        if self.body == "parts":
+            body = self._body(message)
+        elif self.body == "raw":
             body = self._raw_body(message)
         else:
-            body = self._body(message)
+            body = ""
         if "\x00" in body:
             self.defects.append("NUL characters were removed from the body")
         text = _clean_text(body)

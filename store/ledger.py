@@ -105,7 +105,6 @@ def mark(
     row.ticket_id = ticket_id
     row.processed_at = utcnow()
     session.add(row)
-    session.flush()
 
 
 def page(
@@ -139,21 +138,32 @@ def page(
 # Thread lookups: prefetched for the pure thread decision in domain/.
 
 
-def ticket_for_provider_thread(session: Session, mailbox_id: str, thread_id: str) -> str | None:
-    return session.exec(
-        select(InboundMessage.ticket_id)
+def tickets_for_provider_threads(
+    session: Session, mailbox_id: str, thread_ids: Iterable[str]
+) -> dict[str, str]:
+    """Provider thread id → the ticket of the thread's earliest email that made or joined one."""
+    wanted = list(dict.fromkeys(thread_ids))
+    if not wanted:
+        return {}
+    first_seen = sa.func.min(InboundMessage.created_at)
+    found: dict[str, str] = {}
+    for thread_id, ticket_id, _first in session.exec(
+        select(InboundMessage.provider_thread_id, InboundMessage.ticket_id, first_seen)
         .where(
             InboundMessage.mailbox_id == mailbox_id,
-            InboundMessage.provider_thread_id == thread_id,
+            col(InboundMessage.provider_thread_id).in_(wanted),
             col(InboundMessage.ticket_id).is_not(None),
         )
-        .order_by(col(InboundMessage.created_at))
-        .limit(1)
-    ).first()
+        .group_by(col(InboundMessage.provider_thread_id), col(InboundMessage.ticket_id))
+        .order_by(first_seen)
+    ).all():
+        if thread_id is not None and ticket_id is not None:
+            found.setdefault(thread_id, ticket_id)
+    return found
 
 
 def tickets_for_message_ids(
-    session: Session, agent_id: str, message_ids: Iterable[str], *, exclude_row: str | None = None
+    session: Session, agent_id: str, message_ids: Iterable[str]
 ) -> dict[str, str]:
     """Message-ID → ticket id for every known message among `message_ids` in this agent."""
     wanted = list(dict.fromkeys(message_ids))
@@ -164,8 +174,6 @@ def tickets_for_message_ids(
         col(InboundMessage.internet_message_id).in_(wanted),
         col(InboundMessage.ticket_id).is_not(None),
     )
-    if exclude_row is not None:
-        query = query.where(InboundMessage.id != exclude_row)
     found: dict[str, str] = {}
     for message_id, ticket_id in session.exec(query).all():
         if message_id is not None and ticket_id is not None:

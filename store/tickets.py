@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -50,11 +50,23 @@ def create_ticket(session: Session, new: NewTicket) -> CreatedTicket:
     second one then sees the first's ticket (same reference) or takes the next number.
     Numbers are handed out only when a ticket is really inserted, so they have no gaps.
     """
-    agent = session.exec(select(Agent).where(Agent.id == new.agent_id).with_for_update()).one()
+    agent = lock_agent(session, new.agent_id)
     existing = find_by_source_ref(session, new.agent_id, new.source, new.source_ref)
     if existing is not None:
         return CreatedTicket(existing, created=False)
+    ticket = add_ticket(session, agent, new)
+    session.flush()
+    return CreatedTicket(ticket, created=True)
 
+
+def lock_agent(session: Session, agent_id: str) -> Agent:
+    """The agent row, locked until the transaction ends: ticket numbers are handed out under it."""
+    return session.exec(select(Agent).where(Agent.id == agent_id).with_for_update()).one()
+
+
+def add_ticket(session: Session, agent: Agent, new: NewTicket) -> Ticket:
+    """Add a ticket with the agent's next number, its messages and its event, unflushed.
+    The caller holds `lock_agent` and has checked that the source reference is new."""
     now = utcnow()
     ticket = Ticket(
         agent_id=new.agent_id,
@@ -72,20 +84,13 @@ def create_ticket(session: Session, new: NewTicket) -> CreatedTicket:
     agent.next_ticket_number += 1
     session.add(agent)
     session.add(ticket)
-    session.flush()
     session.add(TicketEvent(agent_id=new.agent_id, ticket_id=ticket.id, kind="ticket_created"))
-    _insert_messages(session, ticket, new.messages, record_events=False)
-    return CreatedTicket(ticket, created=True)
+    add_messages(session, ticket, _unique(new.messages), record_events=False)
+    return ticket
 
 
 def append_messages(session: Session, ticket: Ticket, messages: Sequence[NewMessage]) -> int:
     """Add the messages the ticket does not hold yet (by source reference); returns how many."""
-    return _insert_messages(session, ticket, messages, record_events=True)
-
-
-def _insert_messages(
-    session: Session, ticket: Ticket, messages: Sequence[NewMessage], *, record_events: bool
-) -> int:
     refs = [m.source_ref for m in messages]
     known = set(
         session.exec(
@@ -94,11 +99,25 @@ def _insert_messages(
             )
         ).all()
     )
-    added = 0
+    fresh = _unique([m for m in messages if m.source_ref not in known])
+    add_messages(session, ticket, fresh, record_events=True)
+    session.flush()
+    return len(fresh)
+
+
+def _unique(messages: Sequence[NewMessage]) -> list[NewMessage]:
+    """The first message of each source reference: a ticket holds a message once."""
+    first: dict[str, NewMessage] = {}
     for message in messages:
-        if message.source_ref in known:
-            continue
-        known.add(message.source_ref)
+        first.setdefault(message.source_ref, message)
+    return list(first.values())
+
+
+def add_messages(
+    session: Session, ticket: Ticket, messages: Sequence[NewMessage], *, record_events: bool
+) -> None:
+    """Add messages to a ticket, unflushed; the caller knows the ticket does not hold them."""
+    for message in messages:
         row = TicketMessage(
             agent_id=ticket.agent_id,
             ticket_id=ticket.id,
@@ -111,7 +130,6 @@ def _insert_messages(
             sent_at=message.sent_at,
         )
         session.add(row)
-        session.flush()
         if record_events:
             session.add(
                 TicketEvent(
@@ -121,13 +139,10 @@ def _insert_messages(
                     kind="message_added",
                 )
             )
-        added += 1
-    if added:
-        ticket.message_count += added
+    if messages:
+        ticket.message_count += len(messages)
         ticket.updated_at = utcnow()
         session.add(ticket)
-        session.flush()
-    return added
 
 
 def find_by_source_ref(session: Session, agent_id: str, source: str, ref: str) -> Ticket | None:
@@ -136,6 +151,29 @@ def find_by_source_ref(session: Session, agent_id: str, source: str, ref: str) -
             Ticket.agent_id == agent_id, Ticket.source == source, Ticket.source_ref == ref
         )
     ).first()
+
+
+def find_by_source_refs(
+    session: Session, agent_id: str, source: str, refs: Iterable[str]
+) -> dict[str, Ticket]:
+    wanted = list(dict.fromkeys(refs))
+    if not wanted:
+        return {}
+    found = session.exec(
+        select(Ticket).where(
+            Ticket.agent_id == agent_id, Ticket.source == source, col(Ticket.source_ref).in_(wanted)
+        )
+    ).all()
+    return {ticket.source_ref: ticket for ticket in found}
+
+
+def get_many(session: Session, agent_id: str, ticket_ids: Iterable[str]) -> Sequence[Ticket]:
+    wanted = list(dict.fromkeys(ticket_ids))
+    if not wanted:
+        return []
+    return session.exec(
+        select(Ticket).where(Ticket.agent_id == agent_id, col(Ticket.id).in_(wanted))
+    ).all()
 
 
 def get(session: Session, agent_id: str, ticket_id: str) -> Ticket | None:
@@ -212,18 +250,21 @@ def set_status(session: Session, ticket: Ticket, status: str) -> Ticket:
 
 
 def opened_since(
-    session: Session, agent_id: str, mailbox_id: str, requester: str | None, since: datetime
-) -> int:
-    """Tickets `requester` opened through this mailbox since `since` (for the flood guard)."""
-    if requester is None:
-        return 0
-    return session.exec(
-        select(sa.func.count())
-        .select_from(Ticket)
+    session: Session, agent_id: str, mailbox_id: str, requesters: Iterable[str], since: datetime
+) -> dict[str, int]:
+    """How many tickets each of `requesters` opened through this mailbox since `since` (for
+    the flood guard); requesters with none are left out."""
+    wanted = list(dict.fromkeys(requesters))
+    if not wanted:
+        return {}
+    counted = session.exec(
+        select(Ticket.requester_email, sa.func.count())
         .where(
             Ticket.agent_id == agent_id,
             Ticket.mailbox_id == mailbox_id,
-            Ticket.requester_email == requester,
+            col(Ticket.requester_email).in_(wanted),
             Ticket.created_at >= since,
         )
-    ).one()
+        .group_by(col(Ticket.requester_email))
+    ).all()
+    return {requester: count for requester, count in counted if requester is not None}

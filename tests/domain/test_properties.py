@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.mime import NormalisedEmail, normalise_email
+from domain.mime import NormalisedEmail, normalise_email, read_headers
 from domain.quotes import trim_quoted_reply
 from domain.senders import check_sender, parse_allowed_senders
 from tests.domain.builders import reserialise
@@ -69,6 +69,31 @@ def test_normalise_email_never_raises_on_arbitrary_header_values(
     )
     raw = head + b"\r\n" + body
     _assert_sane(normalise_email(raw), raw)
+
+
+HEADER_FIELDS = ("message_id", "in_reply_to", "references", "subject", "from_address", "to")
+
+
+@BOUNDED
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(HEADER_NAMES), st.text(max_size=120)),
+        max_size=10,
+    ),
+    st.sampled_from([b"\r\n", b"\n", b"\r"]),
+    st.binary(max_size=300),
+)
+def test_read_headers_agrees_with_the_full_parse_whatever_the_line_endings(
+    headers: list[tuple[str, str]], newline: bytes, body: bytes
+) -> None:
+    head = b"".join(
+        name.encode() + b": " + value.encode("utf-8", errors="surrogatepass") + newline
+        for name, value in headers
+    )
+    raw = head + newline + body
+    full, quick = normalise_email(raw), read_headers(raw)
+    assert [getattr(quick, f) for f in HEADER_FIELDS] == [getattr(full, f) for f in HEADER_FIELDS]
+    assert quick.headers == full.headers
 
 
 @st.composite

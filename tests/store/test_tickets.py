@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -83,6 +84,20 @@ def test_append_messages_adds_only_new_ones_and_records_events(engine: Engine) -
         ).all()
     assert bodies == ["It jams", "Still jams"]
     assert sorted(kinds) == ["message_added", "ticket_created"]
+
+
+def test_a_message_given_twice_is_stored_once(engine: Engine) -> None:
+    """A chat resent while its first escalation was being written repeats its messages."""
+    agent, _ = make_agent(engine)
+    first = NewMessage(source_ref="chat#0", body_text="Hello", sent_at=T0)
+    repeat = NewMessage(source_ref="chat#0", body_text="Hello again", sent_at=T0)
+    made = create(engine, replace(new_ticket(agent, "chat"), messages=[first, repeat]))
+    with transaction(engine) as session:
+        ticket = tickets.get(session, agent.id, made.ticket.id)
+        assert ticket is not None
+        assert tickets.append_messages(session, ticket, [repeat, repeat]) == 0
+        bodies = [m.body_text for m in tickets.messages_of(session, ticket)]
+        assert (bodies, ticket.message_count) == (["Hello"], 1)
 
 
 def test_concurrent_creation_never_repeats_a_number(engine: Engine) -> None:

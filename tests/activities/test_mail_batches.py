@@ -1,0 +1,198 @@
+"""Tickets are made a batch of emails per transaction: every email must come out exactly as
+if it had been processed alone, whatever the batch holds (replies to one another, copies,
+[#N] references to tickets the same batch opened, a sender reaching the flood limit)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from activities.mail_steps import make_tickets
+from activities.mail_tickets import process_batch
+from domain.mime import read_headers
+from domain.thread_decision import decide_thread
+from store import ledger, mailboxes
+from store.db import transaction
+from store.ledger import NewInbound
+from store.models import InboundMessage, Ticket
+from tests.conftest import make_agent
+from tests.fakes import make_email
+
+FLOOD_LIMIT = 3
+
+
+@dataclass(frozen=True)
+class Delivered:
+    raw: bytes
+    thread_id: str | None
+
+
+def conversation(seed: int, size: int = 40) -> list[Delivered]:
+    """Mail as a busy support inbox gets it: new requests, replies by header or only by the
+    provider's thread, re-delivered copies, [#N] subjects from people on the ticket and from
+    strangers, and one sender writing often enough to hit the flood limit."""
+    rng = random.Random(seed)
+    senders = ["ann@customer.example", "bob@customer.example", "flood@bot.example"]
+    sent: list[tuple[str, str, str]] = []  # (message id, thread id, sender)
+    mail: list[Delivered] = []
+    for i in range(size):
+        kind = rng.choice(["new", "new", "reply", "thread", "copy", "number", "stranger"])
+        message_id = f"m{i}-{seed}@customer.example"
+        if kind == "new" or not sent:
+            sender = rng.choice(senders)
+            thread = f"T{i}"
+            raw = make_email(subject=f"Request {i}", sender=sender, message_id=f"<{message_id}>")
+        elif kind == "reply":
+            parent, thread, sender = rng.choice(sent)
+            raw = make_email(
+                subject="Re: request", message_id=f"<{message_id}>", in_reply_to=f"<{parent}>"
+            )
+            sender = "ann@customer.example"
+        elif kind == "thread":
+            _parent, thread, sender = rng.choice(sent)
+            raw = make_email(subject="more", sender=sender, message_id=f"<{message_id}>")
+        elif kind == "copy":
+            copied = rng.choice(mail)
+            mail.append(Delivered(copied.raw, rng.choice([copied.thread_id, f"X{i}"])))
+            continue
+        else:
+            number = rng.randint(1, 8)
+            sender = rng.choice(senders) if kind == "number" else "eve@elsewhere.example"
+            thread = f"N{i}"
+            raw = make_email(
+                subject=f"Re: [#{number}] status?", sender=sender, message_id=f"<{message_id}>"
+            )
+        sent.append((message_id, thread, sender))
+        mail.append(Delivered(raw, thread))
+    return mail
+
+
+def deliver(engine: Engine, mail: list[Delivered]) -> tuple[str, list[str]]:
+    """A new workspace and mailbox holding `mail` in its ledger, as a fetch stores it."""
+    agent, _ = make_agent(engine)
+    with transaction(engine) as session:
+        mailbox, _ = mailboxes.connect(
+            session,
+            agent_id=agent.id,
+            provider="gmail",
+            address="support@acme.example",
+            credentials_encrypted="x",
+        )
+        rows = [_inbound(i, m) for i, m in enumerate(mail)]
+        ids = ledger.insert_new(session, agent_id=agent.id, mailbox_id=mailbox.id, rows=rows)
+    return mailbox.id, ids
+
+
+def _inbound(index: int, message: Delivered) -> NewInbound:
+    email = read_headers(message.raw)
+    return NewInbound(
+        provider_message_id=f"p{index}",
+        provider_thread_id=message.thread_id,
+        internet_message_id=email.message_id,
+        from_address=email.from_address,
+        from_name=email.from_name,
+        subject=email.subject,
+        received_at=None,
+        raw=message.raw,
+    )
+
+
+def outcomes(engine: Engine, ids: list[str]) -> list[tuple[str, int | None, str | None]]:
+    """Per email, in delivery order: outcome, ticket number, reason."""
+    with transaction(engine) as session:
+        rows = {row.id: row for row in ledger.rows(session, ids)}
+        numbers: dict[str | None, int] = dict(session.exec(select(Ticket.id, Ticket.number)).all())
+    return [(rows[i].outcome, numbers.get(rows[i].ticket_id), rows[i].reason) for i in ids]
+
+
+def run(engine: Engine, mailbox_id: str, ids: list[str], batch_size: int) -> None:
+    make_tickets(
+        engine,
+        mailbox_id,
+        ids,
+        flood_limit=FLOOD_LIMIT,
+        heartbeat=lambda: None,
+        batch_size=batch_size,
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_batch_decides_every_email_as_one_at_a_time_would(engine: Engine, seed: int) -> None:
+    mail = conversation(seed)
+    alone_box, alone_ids = deliver(engine, mail)
+    batch_box, batch_ids = deliver(engine, mail)
+    run(engine, alone_box, alone_ids, batch_size=1)
+    run(engine, batch_box, batch_ids, batch_size=len(mail))
+    alone, batched = outcomes(engine, alone_ids), outcomes(engine, batch_ids)
+    assert batched == alone
+    # The conversation exercises what batching could get wrong, so the check means something.
+    kinds = {outcome for outcome, _, _ in alone}
+    assert {"ticket_created", "appended", "skipped"} <= kinds
+    assert any(reason and "flood" in reason for _, _, reason in alone)
+
+
+def test_an_email_the_rules_choke_on_fails_alone_and_its_batch_goes_on(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mail = [
+        Delivered(make_email(subject=f"Request {i}", sender=f"c{i}@customer.example"), f"T{i}")
+        for i in range(5)
+    ]
+    mailbox_id, ids = deliver(engine, mail)
+
+    def choking(email, keys, found):  # type: ignore[no-untyped-def]
+        if email.subject == "Request 2":
+            raise RuntimeError("a bug in a rule")
+        return decide_thread(email, keys, found)
+
+    monkeypatch.setattr("activities.mail_tickets.decide_thread", choking)
+    run(engine, mailbox_id, ids, batch_size=5)
+    got = [(outcome, reason) for outcome, _, reason in outcomes(engine, ids)]
+    assert got[2] == ("failed", "could not be processed: RuntimeError")
+    assert [outcome for outcome, _ in got[:2] + got[3:]] == ["ticket_created"] * 4
+
+
+def test_a_batch_whose_write_breaks_is_redone_one_email_at_a_time(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mail = [
+        Delivered(make_email(subject=f"Request {i}", sender=f"c{i}@customer.example"), f"T{i}")
+        for i in range(4)
+    ]
+    mailbox_id, ids = deliver(engine, mail)
+    sizes: list[int] = []
+
+    def fragile(session, mailbox_id, ledger_ids, *, flood_limit):  # type: ignore[no-untyped-def]
+        sizes.append(len(ledger_ids))
+        if len(ledger_ids) > 1:
+            process_batch(session, mailbox_id, ledger_ids, flood_limit=flood_limit)
+            raise ValueError("something only a whole batch trips over")
+        return process_batch(session, mailbox_id, ledger_ids, flood_limit=flood_limit)
+
+    monkeypatch.setattr("activities.mail_steps.process_batch", fragile)
+    run(engine, mailbox_id, ids, batch_size=4)
+    assert sizes == [4, 1, 1, 1, 1]
+    # The broken batch rolled back whole; the singles made each ticket once.
+    assert [o for o, _, _ in outcomes(engine, ids)] == ["ticket_created"] * 4
+    assert [n for _, n, _ in outcomes(engine, ids)] == [1, 2, 3, 4]
+
+
+def test_ticket_numbers_stay_gapless_across_batches(engine: Engine) -> None:
+    mail = [
+        Delivered(make_email(subject=f"Request {i}", sender=f"c{i}@customer.example"), f"T{i}")
+        for i in range(7)
+    ]
+    mailbox_id, ids = deliver(engine, mail)
+    run(engine, mailbox_id, ids, batch_size=3)
+    assert [n for _, n, _ in outcomes(engine, ids)] == list(range(1, 8))
+    with transaction(engine) as session:
+        pending = session.exec(
+            select(InboundMessage).where(
+                InboundMessage.mailbox_id == mailbox_id, InboundMessage.outcome == "pending"
+            )
+        ).all()
+    assert pending == []
