@@ -36,6 +36,8 @@ from store.db import transaction
 from store.models import Mailbox
 
 MIN_PAGE_SIZE = 10
+# One Gmail batch (two and a half Graph batches).
+RETRY_PAGE_SIZE = 50
 # A cached provider is its mailbox's credentials and access token (~1.3 KiB for Gmail, ~5 KiB
 # for Outlook, whose MSAL cache it holds): the Gmail service and the connections are shared
 # per process (providers.gmail.GmailApi, providers.google_transport, providers.graph_client).
@@ -195,10 +197,16 @@ class MailboxActivities:
 
 
 def _page_size(requested: int) -> int:
-    """Each retry of a failed fetch asks for half as much: a batch is as slow as its slowest
-    part, so on a slow or flaky provider small pages still get through where big ones time out."""
-    attempt = activity.info().attempt
-    return max(MIN_PAGE_SIZE, requested >> min(attempt - 1, 8))
+    """A retry of a failed fetch asks for one batch's worth, then half as much each time: a
+    batch is as slow as its slowest part, so on a slow or flaky provider small pages still
+    get through where big ones time out."""
+    return page_size_for_attempt(requested, activity.info().attempt)
+
+
+def page_size_for_attempt(requested: int, attempt: int) -> int:
+    if attempt <= 1:
+        return requested
+    return max(MIN_PAGE_SIZE, min(requested, RETRY_PAGE_SIZE) >> min(attempt - 2, 8))
 
 
 def _aware(value: datetime) -> datetime:

@@ -1,8 +1,9 @@
 """Injected failures for provider routes (`POST /_emulator/faults`).
 
 A fault fires with probability `rate` on each matching request, at most
-`count` times. The dice come from one seeded `random.Random`, so a test that
-makes the same requests in the same order sees the same failures every run.
+`count` times, after letting the first `skip` matching requests through. The
+dice come from one seeded `random.Random`, so a test that makes the same
+requests in the same order sees the same failures every run.
 
 Scope: without `route`, a fault hits the provider's API routes (Gmail API or
 Graph calls, including each sub-request of a batch) but not its OAuth
@@ -24,7 +25,9 @@ from typing import Any
 from emulator.errors import ControlError
 
 FAULT_PROVIDERS = ("gmail", "outlook", "any")
-_FIELDS = {"provider", "status", "rate", "count", "retry_after", "delay", "route", "reason"}
+_FIELDS = {
+    "provider", "status", "rate", "count", "retry_after", "delay", "route", "reason", "skip",
+}  # fmt: skip
 #: Longest accepted `delay`; longer sleeps would only hang a test run.
 MAX_DELAY_SECONDS = 120.0
 
@@ -42,6 +45,7 @@ class Fault:
     delay: float
     route: str | None
     reason: str | None
+    skip: int = 0
 
     def matches(self, provider: str, route: str, *, api: bool) -> bool:
         if self.remaining is not None and self.remaining <= 0:
@@ -67,6 +71,7 @@ class Fault:
             "delay": self.delay,
             "route": self.route,
             "reason": self.reason,
+            "skip": self.skip,
         }
 
 
@@ -135,6 +140,7 @@ class FaultBook:
             delay=delay,
             route=_text(body, "route"),
             reason=_text(body, "reason"),
+            skip=_integer(body, "skip", 0, 10**9) or 0,
         )
         self._next_id += 1
         self._faults.append(fault)
@@ -156,6 +162,9 @@ class FaultBook:
         """
         for fault in self._faults:
             if not fault.matches(provider, route, api=api):
+                continue
+            if fault.skip > 0:
+                fault.skip -= 1
                 continue
             if self._rng.random() < fault.rate:
                 if fault.remaining is not None:

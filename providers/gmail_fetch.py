@@ -11,7 +11,7 @@ from typing import Any
 from googleapiclient.errors import HttpError  # type: ignore[import-untyped]
 from googleapiclient.http import BatchHttpRequest  # type: ignore[import-untyped]
 
-from providers.base import ProviderError, RawMessage, most_severe
+from providers.base import AuthExpired, ProviderError, RawMessage, most_severe
 from providers.gmail_errors import classify_http_error, http_status
 
 #: Gmail allows 100 calls per batch but advises against more than 50 (it throttles bigger ones).
@@ -47,7 +47,19 @@ def fetch_raw(
     """
     fetched = Fetched()
     for start in range(0, len(ids), BATCH_SIZE):
-        _fetch_chunk(messages_api, batch_uri, ids[start : start + BATCH_SIZE], run, http, fetched)
+        try:
+            chunk = ids[start : start + BATCH_SIZE]
+            _fetch_chunk(messages_api, batch_uri, chunk, run, http, fetched)
+        except AuthExpired:
+            raise
+        except ProviderError as error:
+            if not fetched.messages:
+                raise  # nothing gained yet: the caller's retry fetches the page again
+            # A batch that failed whole (a timeout, a 5xx) late in a page must not throw
+            # away the batches before it: they are kept, the rest wait for the next page.
+            fetched.failed.extend(ids[start:])
+            fetched.failures.append(error)
+            break
     return fetched
 
 

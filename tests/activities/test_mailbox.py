@@ -8,7 +8,7 @@ from sqlmodel import func, select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.mailbox import MailboxActivities
+from activities.mailbox import MailboxActivities, page_size_for_attempt
 from activities.mailbox_types import CreateTicketsInput, FetchInput, FilterInput, SetStatusInput
 from deskclone.crypto import Cipher
 from deskclone.settings import Settings
@@ -172,3 +172,9 @@ def test_set_mailbox_status_twice_is_the_same_as_once(engine: Engine) -> None:
         assert mailbox is not None
         assert (mailbox.status, mailbox.last_error) == ("auth_expired", "sign in again")
         assert mailbox.credentials_encrypted is not None  # kept: Reconnect replaces it
+
+
+def test_a_retried_fetch_asks_for_one_batch_then_half_as_much_each_time() -> None:
+    sizes = [page_size_for_attempt(250, attempt) for attempt in range(1, 8)]
+    assert sizes == [250, 50, 25, 12, 10, 10, 10]
+    assert page_size_for_attempt(30, 2) == 30

@@ -179,6 +179,22 @@ def test_a_failing_batch_request_is_transient(gmail: GmailProvider, control: htt
         gmail.fetch_page(cursor, 50)
 
 
+def test_a_batch_failing_late_in_a_page_keeps_the_batches_before_it(
+    gmail: GmailProvider, control: httpx.Client
+) -> None:
+    cursor = synced_cursor(gmail)
+    ids = deliver_many(control, 70)  # two batches: 50, then 20
+    add_fault(control, route=BATCH, status=503, count=1, skip=1)
+
+    page = gmail.fetch_page(cursor, 100)
+    assert [m.provider_message_id for m in page.messages] == ids[:50]
+    assert page.more and page.retry_after is not None  # a short pause, then the rest
+
+    rest = gmail.fetch_page(page.next_cursor, 100)
+    assert [m.provider_message_id for m in rest.messages] == ids[50:]
+    assert request_counts(control)[MESSAGE_GET] == 70  # nothing fetched twice
+
+
 def test_a_failing_token_endpoint_is_transient(gmail: GmailProvider, control: httpx.Client) -> None:
     cursor = synced_cursor(gmail)
     control.post(BOX + "/expire-access-tokens")
