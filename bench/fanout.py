@@ -71,6 +71,10 @@ class Window:
     polls: int = 0
     events: int = 0
     lateness_ms: list[float] = field(default_factory=list)
+    # Polls whose fetch needed a retry (a retry waits at least 1 s), and when (seconds into
+    # the window) polls started over a second late: spread out or bunched together.
+    retried: int = 0
+    late_at_s: list[float] = field(default_factory=list)
 
 
 # --- process and database counters ------------------------------------------------------
@@ -138,7 +142,11 @@ async def analyse(
             elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
                 was_due = pending_due.pop(handle.id, None)
                 if was_due is not None:
-                    window.lateness_ms.append((at - was_due).total_seconds() * 1000)
+                    late_ms = (at - was_due).total_seconds() * 1000
+                    window.lateness_ms.append(late_ms)
+                    window.retried += event.activity_task_started_event_attributes.attempt > 1
+                    if late_ms > 1000:
+                        window.late_at_s.append((was_due - window.start).total_seconds())
 
     pending_due: dict[str, datetime] = {}
     await asyncio.gather(*(one(h) for h in handles))
@@ -356,6 +364,8 @@ def main() -> None:
         "lateness_p50_ms": round(statistics.median(window.lateness_ms), 1),
         "lateness_p99_ms": round(percentile(window.lateness_ms, 0.99), 1),
         "lateness_max_ms": round(max(window.lateness_ms), 1),
+        "polls_retried": window.retried,
+        "polls_over_1s_late_at_s": [round(t) for t in sorted(window.late_at_s)[:60]],
         "requests_per_idle_poll": round(mail["requests"] / polls, 2),
         "events_per_idle_poll": round(window.events / polls, 2),
         "db_writes_per_idle_poll": (

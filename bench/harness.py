@@ -69,6 +69,9 @@ def running_dev(
         env.update(extra_env or {})
         started = time.monotonic()
         process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+        # A benchmark stopped with SIGTERM unwinds like Ctrl-C, so the stack below goes too
+        # instead of polling on as orphans.
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
             dev_json = Path(data_dir) / "dev.json"
             while not dev_json.exists():
@@ -83,6 +86,11 @@ def running_dev(
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def percentile(values: list[float], fraction: float) -> float:
