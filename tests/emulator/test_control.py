@@ -127,6 +127,7 @@ def test_fault_is_echoed_with_defaults(control: httpx.Client) -> None:
         "delay": 0.0,
         "route": None,
         "reason": None,
+        "skip": 0,
     }
 
 
