@@ -30,6 +30,8 @@ class ApiCall:
     query: QueryParams
     #: Header names lower-cased.
     headers: Mapping[str, str]
+    #: The client's "host:port" (its TCP connection); None for a part of a batch.
+    peer: str | None = None
 
     @classmethod
     def from_request(cls, request: Request) -> ApiCall:
@@ -38,7 +40,12 @@ class ApiCall:
             path=request.url.path,
             query=request.query_params,
             headers={k.lower(): v for k, v in request.headers.items()},
+            peer=peer_of(request),
         )
+
+
+def peer_of(request: Request) -> str | None:
+    return f"{request.client.host}:{request.client.port}" if request.client else None
 
 
 @dataclass

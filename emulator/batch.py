@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from emulator.api import JSON_CONTENT_TYPE, ApiCall, ApiResponse, roll_fault
+from emulator.api import JSON_CONTENT_TYPE, ApiCall, ApiResponse, peer_of, roll_fault
 from emulator.gmail import GMAIL_PREFIX, PROVIDER, fault_response, gmail_error, handle_gmail_call
 from emulator.state import EmulatorState
 
@@ -122,6 +122,8 @@ def batch_routes(state: EmulatorState) -> list[Route]:
 
         async def endpoint(request: Request) -> Response:
             state.requests.record(key)
+            # Each part is signed in on its own; the batch itself only has a connection.
+            state.requests.log(key, account=None, peer=peer_of(request))
             # Only a fault naming this route hits the batch itself; plain
             # provider faults hit its parts, like per-call quota errors do.
             fault = await roll_fault(state, PROVIDER, key, api=False)

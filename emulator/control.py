@@ -14,6 +14,8 @@ CONTRACT.md §4 routes:
 Extensions:
 
 - `GET /_emulator/health` -> `{"status": "ok"}` (readiness probe for a parent process)
+- `GET /_emulator/requests/log` -> `{"items": [{"route", "account", "peer"}]}`: per API
+  request since the reset, the mailbox its token signed in as and the client's "host:port"
 - `GET /_emulator/mailboxes` -> `{"items": [mailbox]}`
 - `POST /_emulator/mailboxes/{address}/expire-history` -> 200 mailbox; every
   `startHistoryId` up to now answers 404, as Gmail does for week-old ids
@@ -174,6 +176,9 @@ def control_routes(state: EmulatorState) -> list[Route]:
     async def request_counts(_request: Request) -> Response:
         return JSONResponse({"counts": state.requests.counts()})
 
+    async def request_log(_request: Request) -> Response:
+        return JSONResponse({"items": state.requests.entries()})
+
     async def reset_counts(_request: Request) -> Response:
         state.requests.reset()
         return Response(status_code=204)
@@ -225,6 +230,7 @@ def control_routes(state: EmulatorState) -> list[Route]:
         Route(PREFIX + "/faults", clear_faults, methods=["DELETE"]),
         Route(PREFIX + "/requests", request_counts, methods=["GET"]),
         Route(PREFIX + "/requests/reset", reset_counts, methods=["POST"]),
+        Route(PREFIX + "/requests/log", request_log, methods=["GET"]),
         Route(PREFIX + "/clients", register_client, methods=["POST"]),
         Route(PREFIX + "/settings", settings, methods=["GET", "PATCH"]),
         Route(PREFIX + "/reset", reset, methods=["POST"]),

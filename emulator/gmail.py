@@ -208,6 +208,7 @@ async def handle_gmail_call(state: EmulatorState, call: ApiCall) -> ApiResponse:
     mailbox = state.mailbox(token.address)
     if mailbox is None:
         return gmail_error(401)
+    state.requests.log(key, account=mailbox.address, peer=call.peer)
     user = params["user"]
     if user != "me" and user.lower() != mailbox.address:
         return gmail_error(403, f"Delegation denied for {mailbox.address}", "forbidden")

@@ -175,6 +175,7 @@ async def handle_graph_call(state: EmulatorState, call: ApiCall, base_url: str) 
         if isinstance(found, GraphError):
             raise found
         token, mailbox = found
+        state.requests.log(key, account=mailbox.address, peer=call.peer)
         if not resource_scopes(token.scope.split()) & route.scopes:
             raise GraphError(403)
         ctx = GraphContext(state, mailbox, token, params, call.query, call.headers, base_url)

@@ -105,6 +105,7 @@ async def handle_batch(
         found = authenticated_mailbox(state, outer)
         if isinstance(found, GraphError):
             raise found
+        state.requests.log(key, account=found[1].address, peer=outer.peer)
         content_type = outer.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise GraphError(400, "BadRequest", "A batch is sent as application/json.")

@@ -3,10 +3,8 @@ credentials: every request, and every part of a batch, carries its own mailbox's
 
 from __future__ import annotations
 
-import re
 import socket
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,39 +40,21 @@ from tests.providers.support import (
 
 BEN = "ben@example.com"
 PAUL = "paul@example.org"
-BEARER = re.compile(r"^authorization: Bearer (\S+)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass
-class Sent:
-    transport: int  # id() of the connection pool / client that sent it
-    url: str
-    bearer: str | None
-    body: str
+class Seen:
+    """One API request as the emulator saw it: the mailbox its token signed in as (None for a
+    Gmail batch envelope, whose parts sign in one by one) and the client connection."""
+
+    route: str
+    account: str | None
+    peer: str | None
 
 
-@pytest.fixture
-def gmail_wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sent]]:
-    """Every request the Gmail provider puts on the wire (below AuthorizedHttp)."""
-    sent: list[Sent] = []
-    real = httplib2.Http.request
-
-    def spy(self: httplib2.Http, uri: str, *args: Any, **kwargs: Any) -> Any:
-        headers = kwargs.get("headers") or (args[2] if len(args) > 2 else None) or {}
-        body = kwargs.get("body") or (args[1] if len(args) > 1 else None) or ""
-        auth = {k.lower(): v for k, v in headers.items()}.get("authorization")
-        bearer = auth.removeprefix("Bearer ") if auth else None
-        text = body.decode() if isinstance(body, bytes) else str(body)
-        sent.append(Sent(id(self), uri, bearer, text))
-        return real(self, uri, *args, **kwargs)
-
-    monkeypatch.setattr(httplib2.Http, "request", spy)
-    yield sent
-
-
-def part_bearers(sent: Sent) -> list[str]:
-    """The bearer tokens inside a batch body, one per part."""
-    return BEARER.findall(sent.body)
+def seen(control: httpx.Client) -> list[Seen]:
+    items = control.get("/_emulator/requests/log").json()["items"]
+    return [Seen(i["route"], i["account"], i["peer"]) for i in items]
 
 
 def test_two_gmail_mailboxes_share_a_connection_but_send_their_own_tokens(
@@ -82,38 +62,31 @@ def test_two_gmail_mailboxes_share_a_connection_but_send_their_own_tokens(
     grant: GoogleGrant,
     control: httpx.Client,
     settings: Any,
-    gmail_wire: list[Sent],
 ) -> None:
     ben = connect(control, settings, login_hint=BEN)
     ann_gmail, ben_gmail = make_provider(grant.credentials), make_provider(ben.credentials)
-    ann_tokens = {grant.credentials.access_token}
-    ben_tokens = {ben.credentials.access_token}
-    assert ann_tokens != ben_tokens
     ann_cursor = ann_gmail.initial_cursor(since_last_week())
     ben_cursor = ben_gmail.initial_cursor(since_last_week())
     ann_mail = deliver(control, make_message(subject="Ann's printer"), ANN)["id"]
     ben_mail = deliver(control, make_message(subject="Ben's printer", to=BEN), BEN)["id"]
 
-    ann_mark = len(gmail_wire)
+    control.post("/_emulator/requests/reset")
     ann_synced = sync(ann_gmail, ann_cursor)
-    ben_mark = len(gmail_wire)
+    ann_seen = seen(control)
+    control.post("/_emulator/requests/reset")
     ben_synced = sync(ben_gmail, ben_cursor)
+    ben_seen = seen(control)
 
     # The emulator answered each with its own mailbox: the tokens were each one's own.
     assert set(ann_synced.ids) == {ann_mail}  # listed, and in history: the ledger dedupes
     assert set(ben_synced.ids) == {ben_mail}
-    for mark, end, tokens in (
-        (ann_mark, ben_mark, ann_tokens),
-        (ben_mark, len(gmail_wire), ben_tokens),
-    ):
-        calls = gmail_wire[mark:end]
-        assert calls, "no request on the wire"
-        assert {c.bearer for c in calls} == tokens
-        batches = [c for c in calls if "/batch/" in c.url]
-        assert batches, "the new message came through a batch"
-        assert {b for c in batches for b in part_bearers(c)} == tokens
+    for calls, address in ((ann_seen, ANN), (ben_seen, BEN)):
+        assert {c.account for c in calls if c.account} == {address}
+        parts = [c for c in calls if c.route.endswith("/messages/{id}")]
+        assert parts and all(c.peer is None for c in parts), "the mail came through a batch"
+        assert all(c.account == address for c in parts)
     # ... over the one kept-alive pooled connection, not one per mailbox.
-    assert len({c.transport for c in gmail_wire}) == 1
+    assert len({c.peer for c in ann_seen + ben_seen if c.peer}) == 1
 
 
 def test_a_failed_call_does_not_pass_its_connection_to_the_next_mailbox(
@@ -121,7 +94,6 @@ def test_a_failed_call_does_not_pass_its_connection_to_the_next_mailbox(
     make_provider: ProviderFactory,
     grant: GoogleGrant,
     control: httpx.Client,
-    gmail_wire: list[Sent],
 ) -> None:
     # The late answer to Ann's request is still coming on that connection: it must never be
     # read as the answer to the next request, which is Ben's.
@@ -145,51 +117,38 @@ def test_a_failed_call_does_not_pass_its_connection_to_the_next_mailbox(
 
 
 def test_the_shared_gmail_service_sends_nothing_without_a_mailbox(
-    settings: Any, gmail_wire: list[Sent]
+    settings: Any, control: httpx.Client
 ) -> None:
+    control.post("/_emulator/requests/reset")
     request = gmail_api(settings.gmail_api_url).users.getProfile(userId="me")
     with pytest.raises(RuntimeError, match="without its mailbox's credentials"):
         request.execute()
-    assert gmail_wire == []
+    assert control.get("/_emulator/requests").json()["counts"] == {}
 
 
 def test_a_gmail_provider_gives_its_connection_back_after_each_call(
-    gmail: GmailProvider, settings: Any, gmail_wire: list[Sent]
+    gmail: GmailProvider, settings: Any, control: httpx.Client
 ) -> None:
+    control.post("/_emulator/requests/reset")
     gmail.initial_cursor(since_last_week())
+    [profile] = seen(control)
 
-    # Kept alive in the shared pool for the next call (any mailbox's), not in the provider.
+    # Kept alive in the shared pool for the next call (any mailbox's), not in the provider:
+    # the pooled connection is the one the emulator saw the call on.
     pool = http_pool(settings)
     http = pool.borrow()
-    assert id(http) == gmail_wire[-1].transport
+    ports = {c.sock.getsockname()[1] for c in http.connections.values() if c.sock}
+    assert profile.peer is not None and int(profile.peer.rsplit(":", 1)[1]) in ports
     pool.give_back(http)
 
 
 # -- Outlook ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def graph_wire(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Sent]]:
-    """Every request the Outlook provider sends to Graph (the token endpoint uses MSAL's
-    own requests session, one per renewal)."""
-    sent: list[Sent] = []
-    real = httpx.Client.send
-
-    def spy(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
-        auth = request.headers.get("authorization")
-        bearer = auth.removeprefix("Bearer ") if auth else None
-        sent.append(Sent(id(self), str(request.url), bearer, request.content.decode()))
-        return real(self, request, **kwargs)
-
-    monkeypatch.setattr(httpx.Client, "send", spy)
-    yield sent
-
-
 def test_two_outlook_mailboxes_share_a_client_but_send_their_own_tokens(
     make_outlook: OutlookFactory,
     control: httpx.Client,
     ms_settings: Any,
-    graph_wire: list[Sent],
 ) -> None:
     olive = connect_outlook(control, ms_settings, login_hint=OLIVE)
     paul = connect_outlook(control, ms_settings, login_hint=PAUL)
@@ -200,21 +159,20 @@ def test_two_outlook_mailboxes_share_a_client_but_send_their_own_tokens(
     olive_mail = graph_id(deliver(control, make_message(subject="Olive's", to=OLIVE), OLIVE))
     paul_mail = graph_id(deliver(control, make_message(subject="Paul's", to=PAUL), PAUL))
 
-    olive_mark = len(graph_wire)
+    control.post("/_emulator/requests/reset")
     olive_synced = drain(olive_outlook, olive_cursor)
-    paul_mark = len(graph_wire)
+    olive_seen = seen(control)
+    control.post("/_emulator/requests/reset")
     paul_synced = drain(paul_outlook, paul_cursor)
+    paul_seen = seen(control)
 
     assert olive_synced.ids == [olive_mail]
     assert paul_synced.ids == [paul_mail]
-    olive_calls, paul_calls = graph_wire[olive_mark:paul_mark], graph_wire[paul_mark:]
-    assert any("$batch" in c.url for c in olive_calls + paul_calls)
-    olive_tokens, paul_tokens = {c.bearer for c in olive_calls}, {c.bearer for c in paul_calls}
-    assert olive_tokens == {olive.credentials.access_token}
-    assert paul_tokens == {paul.credentials.access_token}
-    assert olive_tokens != paul_tokens
+    assert any("$batch" in c.route for c in olive_seen + paul_seen)
+    assert {c.account for c in olive_seen} == {OLIVE}
+    assert {c.account for c in paul_seen} == {PAUL}
     # ... through the one shared Graph client.
-    assert len({c.transport for c in olive_calls + paul_calls}) == 1
+    assert len({c.peer for c in olive_seen + paul_seen if c.peer}) == 1
 
 
 class _Conn:
