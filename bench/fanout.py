@@ -61,7 +61,7 @@ from workflows.mailbox import mailbox_workflow_id
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Seconds let pass before and after the window so PostgreSQL's statistics reach pg_stat_*
 # (`--settle`; smoke runs on SQLite, which has none to wait for, set 0).
-SETTLE_S = 12.0
+DEFAULT_SETTLE_S = 12.0
 
 
 @dataclass
@@ -177,6 +177,7 @@ async def measure(
     database_url: str | None,
     pid: int,
     duration: float,
+    settle: float,
 ) -> dict[str, Any]:
     if emulator is not None:
         emulator.post("/_emulator/requests/reset").raise_for_status()
@@ -197,7 +198,7 @@ async def measure(
         requests = sum(counts.values())
     # A backend's statistics reach pg_stat_* when it commits, or within 10 s when idle
     # (PostgreSQL 15); the same lag applies to the first reading.
-    await asyncio.sleep(max(0.0, SETTLE_S - 1))
+    await asyncio.sleep(max(0.0, settle - 1))
     after = pg_counters(database_url)
     return {
         "window": Window(window_start, window_end),
@@ -219,6 +220,7 @@ async def run_mailboxes(
     count: int,
     interval: int,
     duration: float,
+    settle: float,
 ) -> dict[str, Any]:
     settings = worker_settings(facts)
     engine = make_engine(settings.effective_database_url)
@@ -275,8 +277,8 @@ async def run_mailboxes(
         await asyncio.sleep(1)
     settle_s = time.perf_counter() - setup_started
     # Let the connecting polls' statistics reach pg_stat_* (idle backends flush within 10 s).
-    await asyncio.sleep(SETTLE_S)
-    measured = await measure(emulator, database_url, worker_pid, duration)
+    await asyncio.sleep(settle)
+    measured = await measure(emulator, database_url, worker_pid, duration, settle)
     window: Window = measured["window"]
     await analyse(handles, window, "fetch_new_mail")
     # Stop them before the baseline runs on the same server.
@@ -298,7 +300,7 @@ async def run_mailboxes(
 
 
 async def run_baseline(
-    facts: dict[str, Any], count: int, interval: int, duration: float
+    facts: dict[str, Any], count: int, interval: int, duration: float, settle: float
 ) -> dict[str, Any]:
     client = await Client.connect(facts["temporal_address"])
     task_queue = f"bench-fanout-baseline-{uuid.uuid4()}"
@@ -324,7 +326,7 @@ async def run_baseline(
 
             await spread(count, interval, start_one)
             await asyncio.sleep(5)  # the last started ones make their first tick
-            measured = await measure(None, None, os.getpid(), duration)
+            measured = await measure(None, None, os.getpid(), duration, settle)
             window: Window = measured["window"]
             await analyse(handles, window, "bench_tick")
             for handle in handles:
@@ -333,23 +335,33 @@ async def run_baseline(
 
 
 def main() -> None:
-    global SETTLE_S
     parser = argparse.ArgumentParser()
     parser.add_argument("--mailboxes", type=int, default=1000)
     parser.add_argument("--interval", type=int, default=60)
     parser.add_argument("--duration", type=float, default=300)
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--provider", choices=["gmail", "outlook"], default="gmail")
-    parser.add_argument("--settle", type=float, default=SETTLE_S, help="statistics settle, s")
+    parser.add_argument(
+        "--settle", type=float, default=DEFAULT_SETTLE_S, help="statistics settle, s"
+    )
     args = parser.parse_args()
-    SETTLE_S = args.settle
     with ExitStack() as stack:
         url = stack.enter_context(postgres_database()) if args.db == "postgres" else None
         facts = stack.enter_context(running_dev(url))
         mail = asyncio.run(
-            run_mailboxes(facts, url, args.provider, args.mailboxes, args.interval, args.duration)
+            run_mailboxes(
+                facts,
+                url,
+                args.provider,
+                args.mailboxes,
+                args.interval,
+                args.duration,
+                args.settle,
+            )
         )
-        base = asyncio.run(run_baseline(facts, args.mailboxes, args.interval, args.duration))
+        base = asyncio.run(
+            run_baseline(facts, args.mailboxes, args.interval, args.duration, args.settle)
+        )
     window: Window = mail["window"]
     baseline: Window = base["window"]
     polls = max(window.polls, 1)

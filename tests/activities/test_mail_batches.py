@@ -71,6 +71,14 @@ def conversation(seed: int, size: int = 40) -> list[Delivered]:
     return mail
 
 
+def new_requests(count: int) -> list[Delivered]:
+    """`count` unrelated new requests, each from its own sender (no flood limit in play)."""
+    return [
+        Delivered(make_email(subject=f"Request {i}", sender=f"c{i}@customer.example"), f"T{i}")
+        for i in range(count)
+    ]
+
+
 def deliver(engine: Engine, mail: list[Delivered]) -> tuple[str, list[str]]:
     """A new workspace and mailbox holding `mail` in its ledger, as a fetch stores it."""
     agent, _ = make_agent(engine)
@@ -138,10 +146,7 @@ def test_a_batch_decides_every_email_as_one_at_a_time_would(engine: Engine, seed
 def test_an_email_the_rules_choke_on_fails_alone_and_its_batch_goes_on(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    mail = [
-        Delivered(make_email(subject=f"Request {i}", sender=f"c{i}@customer.example"), f"T{i}")
-        for i in range(5)
-    ]
+    mail = new_requests(5)
     mailbox_id, ids = deliver(engine, mail)
 
     def choking(email, keys, found):  # type: ignore[no-untyped-def]
@@ -159,10 +164,7 @@ def test_an_email_the_rules_choke_on_fails_alone_and_its_batch_goes_on(
 def test_a_batch_whose_write_breaks_is_redone_one_email_at_a_time(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    mail = [
-        Delivered(make_email(subject=f"Request {i}", sender=f"c{i}@customer.example"), f"T{i}")
-        for i in range(4)
-    ]
+    mail = new_requests(4)
     mailbox_id, ids = deliver(engine, mail)
     sizes: list[int] = []
 
@@ -182,10 +184,7 @@ def test_a_batch_whose_write_breaks_is_redone_one_email_at_a_time(
 
 
 def test_ticket_numbers_stay_gapless_across_batches(engine: Engine) -> None:
-    mail = [
-        Delivered(make_email(subject=f"Request {i}", sender=f"c{i}@customer.example"), f"T{i}")
-        for i in range(7)
-    ]
+    mail = new_requests(7)
     mailbox_id, ids = deliver(engine, mail)
     run(engine, mailbox_id, ids, batch_size=3)
     assert [n for _, n, _ in outcomes(engine, ids)] == list(range(1, 8))
