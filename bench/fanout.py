@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.fanout [--mailboxes 1000] [--interval 60] [--duration 300]
                                      [--db postgres|sqlite] [--provider gmail|outlook]
+                                     [--polls-csv FILE]
 
 Setup (not measured): M empty emulator mailboxes; each gets credentials from the product's own
 OAuth code exchange (`bench.ingest_baseline.oauth_credentials`), a mailbox row written with
@@ -11,12 +12,14 @@ Starts are spread evenly over one interval with random jitter, so polls do not a
 
 Measured, over `duration` seconds once every mailbox has made its first (connecting) poll:
 - per poll lateness = the fetch activity's start minus the timer's due time (TimerStarted time
-  + its timeout), from each workflow's history;
+  + its timeout), from each workflow's history, and where the latest 1 % of polls spent it
+  (`tail_stages_ms`): the server firing the timer, the workflow task waiting for a worker, the
+  worker running it, the activity waiting for a worker;
 - provider requests per idle poll (the emulator's request counts), history events per idle
   poll (events written in the window), database writes per idle poll (pg_stat_database
   tup_inserted + tup_updated + tup_deleted and xact_commit deltas of the bench database);
-- the worker process's RSS (peak of samples) and CPU (utime + stime over the window), from
-  /proc.
+- the worker process's RSS (peak of samples, and before the first mailbox) and CPU (utime +
+  stime over the window), from /proc.
 
 Baseline, same server, same run, after the mailbox workflows are terminated: M bare
 timer-loop workflows (one no-op activity, then sleep the interval) on a worker in this
@@ -62,6 +65,8 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Seconds let pass before and after the window so PostgreSQL's statistics reach pg_stat_*
 # (`--settle`; smoke runs on SQLite, which has none to wait for, set 0).
 DEFAULT_SETTLE_S = 12.0
+# Where a poll's lateness is spent (`PollTrace.stages_ms`).
+STAGES = ("timer", "task_queue", "task_run", "activity_queue")
 
 
 @dataclass
@@ -75,6 +80,20 @@ class Window:
     # the window) polls started over a second late: spread out or bunched together.
     retried: int = 0
     late_at_s: list[float] = field(default_factory=list)
+    # Each poll's due time (Unix seconds), in `lateness_ms` order, for `--polls-csv`.
+    due_s: list[float] = field(default_factory=list)
+    # Each poll's lateness split by stage (`PollTrace.stages_ms`), in `lateness_ms` order.
+    stages_ms: list[dict[str, float] | None] = field(default_factory=list)
+
+    def tail_stages_ms(self, fraction: float = 0.01) -> dict[str, float]:
+        """Where the latest `fraction` of polls spent their lateness, mean ms per stage."""
+        count = max(1, round(len(self.lateness_ms) * fraction))
+        order = sorted(range(len(self.lateness_ms)), key=self.lateness_ms.__getitem__)
+        tail = [s for s in (self.stages_ms[i] for i in order[-count:]) if s is not None]
+        return {
+            stage: round(statistics.fmean(s[stage] for s in tail), 1) if tail else 0.0
+            for stage in STAGES
+        }
 
 
 # --- process and database counters ------------------------------------------------------
@@ -114,41 +133,80 @@ def pg_counters(database_url: str | None) -> dict[str, int] | None:
 # --- history analysis -------------------------------------------------------------------
 
 
+@dataclass
+class PollTrace:
+    """The events between a poll's due time and its fetch starting, as Unix seconds."""
+
+    due: float
+    fired: float | None = None
+    task_scheduled: float | None = None
+    task_started: float | None = None
+    task_completed: float | None = None
+    activity_scheduled: float | None = None
+
+    def stages_ms(self, activity_started: float) -> dict[str, float] | None:
+        """Lateness split where it was spent: the server firing the timer, the workflow task
+        waiting for a worker, the worker running it, the activity waiting for a worker."""
+        marks = (self.fired, self.task_scheduled, self.task_started, self.task_completed)
+        if any(m is None for m in marks) or self.activity_scheduled is None:
+            return None
+        assert self.fired and self.task_scheduled and self.task_started and self.task_completed
+        return {
+            "timer": (self.fired - self.due) * 1000,
+            "task_queue": (self.task_started - self.task_scheduled) * 1000,
+            "task_run": (self.task_completed - self.task_started) * 1000,
+            "activity_queue": (activity_started - self.activity_scheduled) * 1000,
+        }
+
+
 async def analyse(
     handles: list[WorkflowHandle[Any, Any]], window: Window, activity_name: str
 ) -> None:
-    """Polls started inside the window, their lateness, and the events written in it."""
+    """Polls started inside the window, their lateness (and its stages), and the events
+    written in it."""
     gate = asyncio.Semaphore(16)
+    start, end = window.start.timestamp(), window.end.timestamp()
 
     async def one(handle: WorkflowHandle[Any, Any]) -> None:
         async with gate:
             history = await handle.fetch_history()
-        due: datetime | None = None
+        trace: PollTrace | None = None  # since the last timer started
+        polling: PollTrace | None = None  # a poll in the window whose fetch is scheduled
         for event in history.events:
-            at = event.event_time.ToDatetime(tzinfo=window.start.tzinfo)
-            if window.start <= at < window.end:
+            at = event.event_time.ToNanoseconds() / 1e9
+            if start <= at < end:
                 window.events += 1
-            if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+            kind = event.event_type
+            if kind == EventType.EVENT_TYPE_TIMER_STARTED:
                 timeout = event.timer_started_event_attributes.start_to_fire_timeout
-                due = at + timeout.ToTimedelta()
-            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                trace = PollTrace(due=at + timeout.ToTimedelta().total_seconds())
+            elif trace is None:
+                pass
+            elif kind == EventType.EVENT_TYPE_TIMER_FIRED:
+                trace.fired = at
+            elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+                trace.task_scheduled = at
+            elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+                trace.task_started = at
+            elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                trace.task_completed = at
+            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 name = event.activity_task_scheduled_event_attributes.activity_type.name
-                scheduled_due, due = due, None
-                if name != activity_name or scheduled_due is None:
-                    continue
-                if window.start <= scheduled_due < window.end:
+                if name == activity_name and start <= trace.due < end:
+                    trace.activity_scheduled = at
                     window.polls += 1
-                    pending_due[handle.id] = scheduled_due
-            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-                was_due = pending_due.pop(handle.id, None)
-                if was_due is not None:
-                    late_ms = (at - was_due).total_seconds() * 1000
-                    window.lateness_ms.append(late_ms)
-                    window.retried += event.activity_task_started_event_attributes.attempt > 1
-                    if late_ms > 1000:
-                        window.late_at_s.append((was_due - window.start).total_seconds())
+                    polling = trace
+                trace = None
+            if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED and polling is not None:
+                late_ms = (at - polling.due) * 1000
+                window.lateness_ms.append(late_ms)
+                window.due_s.append(polling.due)
+                window.retried += event.activity_task_started_event_attributes.attempt > 1
+                if late_ms > 1000:
+                    window.late_at_s.append(polling.due - start)
+                window.stages_ms.append(polling.stages_ms(at))
+                polling = None
 
-    pending_due: dict[str, datetime] = {}
     await asyncio.gather(*(one(h) for h in handles))
 
 
@@ -229,6 +287,8 @@ async def run_mailboxes(
     emulator = httpx.Client(base_url=facts["emulator_url"], verify=verify, timeout=60)
     client = await Client.connect(facts["temporal_address"])
     worker_pid = int(facts["pids"]["worker"])
+    # The worker before any mailbox: what the mailboxes add is the peak minus this.
+    idle_rss_mb = rss_mb(worker_pid)
     setup_started = time.perf_counter()
     with transaction(engine) as session:
         agent = session.exec(select(Agent)).first()
@@ -294,6 +354,7 @@ async def run_mailboxes(
     return {
         "setup_credentials_s": round(credentials_s, 1),
         "setup_until_first_polls_s": round(settle_s, 1),
+        "idle_rss_mb": idle_rss_mb,
         "window": window,
         **{k: v for k, v in measured.items() if k != "window"},
     }
@@ -334,6 +395,18 @@ async def run_baseline(
     return {"window": window, "cpu_pct": measured["cpu_pct"]}
 
 
+def write_polls_csv(path: str, windows: dict[str, Window]) -> None:
+    with open(path, "w") as out:
+        out.write(",".join(["phase", "due_unix_s", "lateness_ms", *STAGES]) + "\n")
+        for phase, window in windows.items():
+            for due, late_ms, stages in sorted(
+                zip(window.due_s, window.lateness_ms, window.stages_ms, strict=True),
+                key=lambda poll: poll[0],
+            ):
+                parts = [f"{stages[s]:.1f}" if stages else "" for s in STAGES]
+                out.write(",".join([phase, f"{due:.3f}", f"{late_ms:.1f}", *parts]) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mailboxes", type=int, default=1000)
@@ -343,6 +416,11 @@ def main() -> None:
     parser.add_argument("--provider", choices=["gmail", "outlook"], default="gmail")
     parser.add_argument(
         "--settle", type=float, default=DEFAULT_SETTLE_S, help="statistics settle, s"
+    )
+    parser.add_argument(
+        "--polls-csv",
+        help="also write every poll (phase, due time as Unix seconds, lateness and its "
+        "stages in ms) here, to line the tail up with the worker's and server's logs",
     )
     args = parser.parse_args()
     with ExitStack() as stack:
@@ -364,6 +442,8 @@ def main() -> None:
         )
     window: Window = mail["window"]
     baseline: Window = base["window"]
+    if args.polls_csv:
+        write_polls_csv(args.polls_csv, {"mailbox": window, "baseline": baseline})
     polls = max(window.polls, 1)
     db = mail["db"]
     result = {
@@ -390,10 +470,13 @@ def main() -> None:
         ),
         "db_commits_per_idle_poll": round(db["xact_commit"] / polls, 2) if db else None,
         "worker_rss_mb": round(mail["rss_mb"], 1),
+        "worker_rss_before_mailboxes_mb": round(mail["idle_rss_mb"], 1),
         "worker_cpu_pct": round(mail["cpu_pct"], 1),
         "baseline_polls": baseline.polls,
         "baseline_lateness_p50_ms": round(statistics.median(baseline.lateness_ms), 1),
         "baseline_lateness_p99_ms": round(percentile(baseline.lateness_ms, 0.99), 1),
+        "tail_stages_ms": window.tail_stages_ms(),
+        "baseline_tail_stages_ms": baseline.tail_stages_ms(),
         "baseline_events_per_poll": round(baseline.events / max(baseline.polls, 1), 2),
         "lateness_p99_ratio": round(
             percentile(window.lateness_ms, 0.99) / max(percentile(baseline.lateness_ms, 0.99), 1.0),

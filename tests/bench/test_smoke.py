@@ -93,6 +93,11 @@ def test_fanout(bench_result: dict[str, Any]) -> None:
     assert result["requests_per_idle_poll"] > 0
     # PostgreSQL's write counters only; SQLite has none.
     assert result["db_writes_per_idle_poll"] is None
+    # The stages of the latest polls' lateness are parts of it: they add up to no more.
+    stages = result["tail_stages_ms"]
+    assert set(stages) == set(result["baseline_tail_stages_ms"])
+    assert set(stages) == {"timer", "task_queue", "task_run", "activity_queue"}
+    assert 0 < sum(stages.values()) <= result["lateness_max_ms"] + 1, result
 
 
 def test_latency(bench_result: dict[str, Any]) -> None:
