@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities import build_activities
 from deskclone import metrics
@@ -25,9 +26,16 @@ from deskclone.settings import Settings
 from deskclone.temporal import connect
 from providers.registry import close_shared_connections
 from store.db import make_engine
-from workflows import WORKFLOWS
+from workflows.registry import WORKFLOWS
 
 log = logging.getLogger("deskclone.worker")
+
+# The default sandbox, on purpose: `with_passthrough_all_modules()` would save about 30 KiB
+# per cached workflow, but a workflow module's own `from datetime import datetime` (random,
+# uuid) would then reach the real thing, unguarded (tests/workflows/test_sandbox.py). The
+# sandbox's per-workflow cost is kept down instead by what `workflows/` imports: plain data
+# and activity types are passed through, and the package `__init__` imports nothing.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner()
 
 
 def build_worker(
@@ -37,6 +45,7 @@ def build_worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
+        workflow_runner=WORKFLOW_RUNNER,
         activities=build_activities(engine, settings),
         # Activities are synchronous database code: they run on this pool, not the event loop.
         activity_executor=executor,
@@ -83,6 +92,11 @@ async def run(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     with ThreadPoolExecutor(max_workers=settings.worker_max_concurrent_activities) as executor:
         worker = build_worker(client, settings, engine, executor)
+        # Everything imported and built so far lives as long as the process: keep it out of
+        # the collector's full passes, which otherwise stall every workflow for as long as
+        # they take to walk it (hundreds of ms with 1,000 mailboxes; docs/benchmarks.md).
+        gc.collect()
+        gc.freeze()
         log.info("worker polling task queue %s", settings.task_queue)
         async with worker:
             await stop.wait()
@@ -94,6 +108,7 @@ async def run(settings: Settings) -> None:
     # ("PyGILState_Release ... finalizing"). The metrics bridge and the client hold it.
     metrics.bind_temporal_meter(None)
     del worker, client
+    gc.unfreeze()  # frozen at start-up, they would be out of this collection's reach
     gc.collect()
 
 

@@ -22,13 +22,8 @@ from api.errors import ApiError
 from deskclone.settings import Settings
 from deskclone.temporal import AGENT_ID
 from store.models import Mailbox
-from workflows.mailbox import (
-    MAILBOX_STATUS,
-    MailboxInput,
-    MailboxState,
-    MailboxWorkflow,
-    mailbox_workflow_id,
-)
+from workflows.mailbox import MAILBOX_STATUS, MailboxWorkflow, mailbox_workflow_id
+from workflows.mailbox_state import MailboxInput, MailboxState
 
 MAILBOX_ID = SearchAttributeKey.for_keyword("MailboxId")
 MAILBOX_ADDRESS = SearchAttributeKey.for_keyword("MailboxAddress")

@@ -1,8 +1,5 @@
-"""Deterministic orchestration. `WORKFLOWS` is the worker's only list."""
+"""Deterministic orchestration. `workflows.registry.WORKFLOWS` is the worker's only list.
 
-from __future__ import annotations
-
-from workflows.intake import IntakeWorkflow
-from workflows.mailbox import MailboxWorkflow
-
-WORKFLOWS: list[type] = [IntakeWorkflow, MailboxWorkflow]
+Kept empty: the workflow sandbox runs this package's `__init__` again for every workflow it
+caches, so whatever it imported (every workflow module) would be rebuilt per mailbox.
+"""

@@ -10,7 +10,6 @@ An idle poll is one activity and one timer: filter and create run only when mail
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
@@ -25,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         FilterInput,
         SetStatusInput,
     )
+    from workflows.mailbox_state import MailboxInput, MailboxState, SettingsChanged
     from workflows.policies import (
         DATABASE_WRITE_RETRY,
         DATABASE_WRITE_TIMEOUT,
@@ -37,46 +37,10 @@ with workflow.unsafe.imports_passed_through():
     )
 
 MAILBOX_STATUS = SearchAttributeKey.for_keyword("MailboxStatus")
-# Continue-As-New at the server's suggestion, or after this many polls in one run anyway.
-POLLS_PER_RUN = 500
 
 
 def mailbox_workflow_id(mailbox_id: str) -> str:
     return f"mailbox:{mailbox_id}"
-
-
-@dataclass
-class MailboxCounts:
-    tickets_created: int = 0
-    appended: int = 0
-    skipped: int = 0
-    failed: int = 0
-
-
-@dataclass
-class MailboxState:
-    mailbox_id: str
-    agent_id: str
-    provider: str
-    status: str = "active"  # "active", "auth_expired", "disconnected"
-    poll_interval_seconds: int = 60
-    cursor: str | None = None
-    last_poll_at: str | None = None  # ISO 8601, workflow time
-    last_error: str | None = None
-    polls: int = 0
-    counts: MailboxCounts = field(default_factory=MailboxCounts)
-
-
-@dataclass
-class MailboxInput:
-    state: MailboxState
-    # Tests shorten runs to exercise Continue-As-New.
-    polls_per_run: int = POLLS_PER_RUN
-
-
-@dataclass
-class SettingsChanged:
-    poll_interval_seconds: int | None = None
 
 
 @workflow.defn(name="MailboxWorkflow")

@@ -18,7 +18,7 @@ from api.routes.mailboxes import MAX_INTERVAL, MIN_INTERVAL, ConnectRequest, _au
 from domain.senders import parse_allowed_senders
 from store import mailboxes
 from store.models import Agent, Mailbox
-from workflows.mailbox import SettingsChanged
+from workflows.mailbox_state import SettingsChanged
 
 
 class ConnectRefused(Exception):

@@ -25,7 +25,7 @@ from domain.senders import parse_allowed_senders
 from providers import google_oauth, microsoft_oauth
 from store import ledger, mailboxes
 from store.models import Agent, Mailbox, OAuthState, utcnow
-from workflows.mailbox import SettingsChanged
+from workflows.mailbox_state import SettingsChanged
 
 MIN_INTERVAL, MAX_INTERVAL = 10, 24 * 3600
 

@@ -29,9 +29,11 @@ from store.db import make_engine, transaction
 from store.migrate import upgrade
 from tests.conftest import make_agent
 from tests.fakes import FakeMailbox, fake_factory, make_email
-from workflows import WORKFLOWS
+from worker import WORKFLOW_RUNNER
 from workflows.intake import IntakeInput, IntakeWorkflow
-from workflows.mailbox import MAILBOX_STATUS, MailboxInput, MailboxState, MailboxWorkflow
+from workflows.mailbox import MAILBOX_STATUS, MailboxWorkflow
+from workflows.mailbox_state import MailboxInput, MailboxState
+from workflows.registry import WORKFLOWS
 
 HERE = Path(__file__).parent / "histories"
 
@@ -65,6 +67,7 @@ async def main() -> None:
                 env.client,
                 task_queue="record",
                 workflows=WORKFLOWS,
+                workflow_runner=WORKFLOW_RUNNER,
                 activities=build_activities(engine, settings, fake_factory(box)),
                 activity_executor=pool,
                 max_concurrent_activities=2,

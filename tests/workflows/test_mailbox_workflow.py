@@ -25,15 +25,10 @@ from store.db import transaction
 from store.models import InboundMessage, Mailbox, Ticket
 from tests.conftest import make_agent, unique_task_queue
 from tests.fakes import FakeMailbox, fake_factory, make_email
-from workflows import WORKFLOWS
-from workflows.mailbox import (
-    MAILBOX_STATUS,
-    MailboxInput,
-    MailboxState,
-    MailboxWorkflow,
-    SettingsChanged,
-    mailbox_workflow_id,
-)
+from worker import WORKFLOW_RUNNER
+from workflows.mailbox import MAILBOX_STATUS, MailboxWorkflow, mailbox_workflow_id
+from workflows.mailbox_state import MailboxInput, MailboxState, SettingsChanged
+from workflows.registry import WORKFLOWS
 
 SECRET = "test-secret-key"
 
@@ -97,6 +92,7 @@ async def harness(
             time_skipping_env.client,
             task_queue=settings.task_queue,
             workflows=WORKFLOWS,
+            workflow_runner=WORKFLOW_RUNNER,
             activities=build_activities(sqlite_engine, settings, fake_factory(box)),
             activity_executor=pool,
             max_concurrent_activities=4,

@@ -16,7 +16,7 @@ import workflows
 from activities import build_activities
 from deskclone.settings import Settings
 from worker import build_worker
-from workflows import WORKFLOWS
+from workflows.registry import WORKFLOWS
 
 
 def _modules(package: ModuleType) -> list[ModuleType]:
