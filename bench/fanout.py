@@ -14,7 +14,9 @@ Measured, over `duration` seconds once every mailbox has made its first (connect
 - per poll lateness = the fetch activity's start minus the timer's due time (TimerStarted time
   + its timeout), from each workflow's history, and where the latest 1 % of polls spent it
   (`tail_stages_ms`): the server firing the timer, the workflow task waiting for a worker, the
-  worker running it, the activity waiting for a worker;
+  worker running it, the activity waiting for a worker; and, from the Temporal server's own
+  metrics (`bench.server_metrics`), the share of workflow tasks it dispatched from its
+  database backlog because no worker poll was waiting, and how long those waited;
 - provider requests per idle poll (the emulator's request counts), history events per idle
   poll (events written in the window), database writes per idle poll (pg_stat_database
   tup_inserted + tup_updated + tup_deleted and xact_commit deltas of the bench database);
@@ -54,6 +56,7 @@ from temporalio.worker import Worker
 from api.mailbox_control import signal
 from bench.harness import percentile, postgres_database, running_dev
 from bench.ingest_baseline import oauth_credentials, worker_settings
+from bench.server_metrics import Dispatch, dispatch_between, dispatch_totals, metrics_url
 from bench.timer_loop import TimerLoopWorkflow, tick
 from deskclone.crypto import Cipher
 from store import mailboxes
@@ -236,10 +239,13 @@ async def measure(
     pid: int,
     duration: float,
     settle: float,
+    server_metrics: str | None,
+    task_queue: str,
 ) -> dict[str, Any]:
     if emulator is not None:
         emulator.post("/_emulator/requests/reset").raise_for_status()
     before = pg_counters(database_url)
+    dispatch_before = dispatch_totals(server_metrics)
     cpu_before = cpu_seconds(pid)
     started_wall = time.perf_counter()
     window_start = datetime.now().astimezone()
@@ -250,6 +256,7 @@ async def measure(
     window_end = datetime.now().astimezone()
     wall = time.perf_counter() - started_wall
     cpu = cpu_seconds(pid) - cpu_before
+    dispatch_after = dispatch_totals(server_metrics)
     requests = None
     if emulator is not None:
         counts = emulator.get("/_emulator/requests").json()["counts"]
@@ -268,6 +275,11 @@ async def measure(
         ),
         "rss_mb": peak,
         "cpu_pct": 100 * cpu / wall,
+        "dispatch": (
+            dispatch_between(dispatch_before, dispatch_after, task_queue)
+            if dispatch_before is not None and dispatch_after is not None
+            else None
+        ),
     }
 
 
@@ -338,7 +350,10 @@ async def run_mailboxes(
     settle_s = time.perf_counter() - setup_started
     # Let the connecting polls' statistics reach pg_stat_* (idle backends flush within 10 s).
     await asyncio.sleep(settle)
-    measured = await measure(emulator, database_url, worker_pid, duration, settle)
+    server = metrics_url(facts["worker_env"]["DESKCLONE_DATA_DIR"])
+    measured = await measure(
+        emulator, database_url, worker_pid, duration, settle, server, settings.task_queue
+    )
     window: Window = measured["window"]
     await analyse(handles, window, "fetch_new_mail")
     # Stop them before the baseline runs on the same server.
@@ -387,12 +402,22 @@ async def run_baseline(
 
             await spread(count, interval, start_one)
             await asyncio.sleep(5)  # the last started ones make their first tick
-            measured = await measure(None, None, os.getpid(), duration, settle)
+            server = metrics_url(facts["worker_env"]["DESKCLONE_DATA_DIR"])
+            measured = await measure(None, None, os.getpid(), duration, settle, server, task_queue)
             window: Window = measured["window"]
             await analyse(handles, window, "bench_tick")
             for handle in handles:
                 await handle.terminate(reason="bench.fanout: baseline over")
-    return {"window": window, "cpu_pct": measured["cpu_pct"]}
+    return {"window": window, "cpu_pct": measured["cpu_pct"], "dispatch": measured["dispatch"]}
+
+
+def backlog_fields(prefix: str, dispatch: Dispatch | None) -> dict[str, Any]:
+    """The server's share of workflow tasks dispatched from its database backlog (no worker
+    poll was waiting for them), and their mean wait there; null without the server's metrics."""
+    return {
+        f"{prefix}workflow_tasks_from_server_backlog_pct": dispatch and dispatch.from_backlog_pct,
+        f"{prefix}server_backlog_wait_mean_ms": dispatch and dispatch.backlog_wait_mean_ms,
+    }
 
 
 def write_polls_csv(path: str, windows: dict[str, Window]) -> None:
@@ -477,6 +502,8 @@ def main() -> None:
         "baseline_lateness_p99_ms": round(percentile(baseline.lateness_ms, 0.99), 1),
         "tail_stages_ms": window.tail_stages_ms(),
         "baseline_tail_stages_ms": baseline.tail_stages_ms(),
+        **backlog_fields("", mail["dispatch"]),
+        **backlog_fields("baseline_", base["dispatch"]),
         "baseline_events_per_poll": round(baseline.events / max(baseline.polls, 1), 2),
         "lateness_p99_ratio": round(
             percentile(window.lateness_ms, 0.99) / max(percentile(baseline.lateness_ms, 0.99), 1.0),

@@ -98,6 +98,9 @@ def test_fanout(bench_result: dict[str, Any]) -> None:
     assert set(stages) == set(result["baseline_tail_stages_ms"])
     assert set(stages) == {"timer", "task_queue", "task_run", "activity_queue"}
     assert 0 < sum(stages.values()) <= result["lateness_max_ms"] + 1, result
+    # The dev server's metrics were read for both phases.
+    for prefix in ("", "baseline_"):
+        assert 0 <= result[f"{prefix}workflow_tasks_from_server_backlog_pct"] <= 100, result
 
 
 def test_latency(bench_result: dict[str, Any]) -> None:
