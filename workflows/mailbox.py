@@ -37,6 +37,11 @@ with workflow.unsafe.imports_passed_through():
     )
 
 MAILBOX_STATUS = SearchAttributeKey.for_keyword("MailboxStatus")
+# Each wait is the interval less up to this share of it, drawn from the workflow's seeded
+# random: mailboxes that once polled together (connected in bulk, or held up together by a
+# busy worker) drift apart again instead of arriving together every interval, where the
+# bunch grows (docs/benchmarks.md, fan-out). Never longer than the interval a person set.
+POLL_JITTER = 0.1
 
 
 def mailbox_workflow_id(mailbox_id: str) -> str:
@@ -102,7 +107,7 @@ class MailboxWorkflow:
                         or self._reconnected
                         or self._disconnected
                     ),
-                    timeout=timedelta(seconds=self.s.poll_interval_seconds),
+                    timeout=self._next_wait(),
                     timeout_summary="poll interval",
                 )
             except TimeoutError:
@@ -120,6 +125,13 @@ class MailboxWorkflow:
         self.s.status = "disconnected"
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.s
+
+    def _next_wait(self) -> timedelta:
+        interval = self.s.poll_interval_seconds
+        # Runs recorded before the jitter keep their exact timers when they replay.
+        if not workflow.patched("poll-jitter"):
+            return timedelta(seconds=interval)
+        return timedelta(seconds=interval * (1 - POLL_JITTER * workflow.random().random()))
 
     async def _poll_once(self) -> bool:
         """One page: returns whether more pages wait."""

@@ -26,7 +26,7 @@ from store.models import InboundMessage, Mailbox, Ticket
 from tests.conftest import make_agent, unique_task_queue
 from tests.fakes import FakeMailbox, fake_factory, make_email
 from worker import WORKFLOW_RUNNER
-from workflows.mailbox import MAILBOX_STATUS, MailboxWorkflow, mailbox_workflow_id
+from workflows.mailbox import MAILBOX_STATUS, POLL_JITTER, MailboxWorkflow, mailbox_workflow_id
 from workflows.mailbox_state import MailboxInput, MailboxState, SettingsChanged
 from workflows.registry import WORKFLOWS
 
@@ -110,11 +110,29 @@ async def test_backlog_becomes_tickets_then_idle_polls_cost_one_fetch(harness: H
     assert sorted(t.title for t in harness.tickets()) == [f"Question {i}" for i in range(5)]
     calls = harness.box.fetch_calls
     await harness.env.sleep(timedelta(minutes=10, seconds=5))
-    assert harness.box.fetch_calls - calls == 10  # one provider call per 60 s interval
+    # One provider call per wait of 54-60 s (the 60 s interval less its jitter).
+    assert 10 <= harness.box.fetch_calls - calls <= 11
     state = await handle.query(MailboxWorkflow.state)
     assert state.counts.tickets_created == 5
     await handle.signal(MailboxWorkflow.disconnect)
     assert (await handle.result()).status == "disconnected"
+
+
+async def test_poll_waits_are_jittered_below_the_interval(harness: Harness) -> None:
+    handle = await harness.start()
+    await harness.env.sleep(timedelta(minutes=20))
+    waits = [
+        event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
+        async for event in handle.fetch_history_events()
+        if event.HasField("timer_started_event_attributes")
+    ]
+    assert len(waits) >= 19
+    # Never later than the interval a person set, never sooner than 90 % of it, and not the
+    # same wait every time: mailboxes that polled together drift apart.
+    assert all(60 * (1 - POLL_JITTER) <= wait <= 60 for wait in waits), waits
+    assert len(set(waits)) > len(waits) // 2, waits
+    await handle.signal(MailboxWorkflow.disconnect)
+    await handle.result()
 
 
 async def test_poll_now_and_interval_change_take_effect_at_once(harness: Harness) -> None:
