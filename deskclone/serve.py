@@ -42,6 +42,10 @@ async def run_api(settings: Settings) -> None:
         # Behind a reverse proxy the real client IP (for rate limits) is in X-Forwarded-For.
         proxy_headers=True,
         server_header=False,
+        # Idle connections stay open longer than clients and proxies keep theirs (httpx 5 s,
+        # load balancers about 60 s): with uvicorn's 5 s, a client reusing a connection just
+        # as the server closed it got "Server disconnected without sending a response".
+        timeout_keep_alive=75,
         # With JSON logs, uvicorn's own loggers go through our handlers, not its text config.
         log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
     )

@@ -28,8 +28,10 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     # A zombie is dead for our purposes; only its parent can reap it.
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "State:\tZ" not in status.read_text()
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):  # it was reaped since the kill(0)
+        return False
 
 
 def wait_for(path: Path, process: subprocess.Popen[bytes], seconds: float) -> dict[str, Any]:
