@@ -150,15 +150,17 @@ class PollTrace:
     def stages_ms(self, activity_started: float) -> dict[str, float] | None:
         """Lateness split where it was spent: the server firing the timer, the workflow task
         waiting for a worker, the worker running it, the activity waiting for a worker."""
-        marks = (self.fired, self.task_scheduled, self.task_started, self.task_completed)
-        if any(m is None for m in marks) or self.activity_scheduled is None:
+        fired, scheduled, started = self.fired, self.task_scheduled, self.task_started
+        completed, activity = self.task_completed, self.activity_scheduled
+        if fired is None or scheduled is None or started is None:
             return None
-        assert self.fired and self.task_scheduled and self.task_started and self.task_completed
+        if completed is None or activity is None:
+            return None
         return {
-            "timer": (self.fired - self.due) * 1000,
-            "task_queue": (self.task_started - self.task_scheduled) * 1000,
-            "task_run": (self.task_completed - self.task_started) * 1000,
-            "activity_queue": (activity_started - self.activity_scheduled) * 1000,
+            "timer": (fired - self.due) * 1000,
+            "task_queue": (started - scheduled) * 1000,
+            "task_run": (completed - started) * 1000,
+            "activity_queue": (activity_started - activity) * 1000,
         }
 
 
