@@ -73,26 +73,40 @@ STAGES = ("timer", "task_queue", "task_run", "activity_queue")
 
 
 @dataclass
+class Started:
+    """A poll of the window whose fetch started: when it was due (Unix seconds), how late it
+    started, and where that lateness was spent (`PollTrace.stages_ms`)."""
+
+    due: float
+    late_ms: float
+    stages_ms: dict[str, float] | None
+
+
+@dataclass
 class Window:
     start: datetime
     end: datetime
     polls: int = 0
     events: int = 0
-    lateness_ms: list[float] = field(default_factory=list)
-    # Polls whose fetch needed a retry (a retry waits at least 1 s), and when (seconds into
-    # the window) polls started over a second late: spread out or bunched together.
+    started: list[Started] = field(default_factory=list)
+    # Polls whose fetch needed a retry (a retry waits at least 1 s).
     retried: int = 0
-    late_at_s: list[float] = field(default_factory=list)
-    # Each poll's due time (Unix seconds), in `lateness_ms` order, for `--polls-csv`.
-    due_s: list[float] = field(default_factory=list)
-    # Each poll's lateness split by stage (`PollTrace.stages_ms`), in `lateness_ms` order.
-    stages_ms: list[dict[str, float] | None] = field(default_factory=list)
+
+    @property
+    def lateness_ms(self) -> list[float]:
+        return [poll.late_ms for poll in self.started]
+
+    def late_at_s(self, over_ms: float = 1000) -> list[float]:
+        """When (seconds into the window) polls started over `over_ms` late: spread out or
+        bunched together."""
+        start = self.start.timestamp()
+        return sorted(poll.due - start for poll in self.started if poll.late_ms > over_ms)
 
     def tail_stages_ms(self, fraction: float = 0.01) -> dict[str, float]:
         """Where the latest `fraction` of polls spent their lateness, mean ms per stage."""
-        count = max(1, round(len(self.lateness_ms) * fraction))
-        order = sorted(range(len(self.lateness_ms)), key=self.lateness_ms.__getitem__)
-        tail = [s for s in (self.stages_ms[i] for i in order[-count:]) if s is not None]
+        count = max(1, round(len(self.started) * fraction))
+        latest = sorted(self.started, key=lambda poll: poll.late_ms)[-count:]
+        tail = [poll.stages_ms for poll in latest if poll.stages_ms is not None]
         return {
             stage: round(statistics.fmean(s[stage] for s in tail), 1) if tail else 0.0
             for stage in STAGES
@@ -204,12 +218,8 @@ async def analyse(
                 trace = None
             if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED and polling is not None:
                 late_ms = (at - polling.due) * 1000
-                window.lateness_ms.append(late_ms)
-                window.due_s.append(polling.due)
+                window.started.append(Started(polling.due, late_ms, polling.stages_ms(at)))
                 window.retried += event.activity_task_started_event_attributes.attempt > 1
-                if late_ms > 1000:
-                    window.late_at_s.append(polling.due - start)
-                window.stages_ms.append(polling.stages_ms(at))
                 polling = None
 
     await asyncio.gather(*(one(h) for h in handles))
@@ -426,12 +436,11 @@ def write_polls_csv(path: str, windows: dict[str, Window]) -> None:
     with open(path, "w") as out:
         out.write(",".join(["phase", "due_unix_s", "lateness_ms", *STAGES]) + "\n")
         for phase, window in windows.items():
-            for due, late_ms, stages in sorted(
-                zip(window.due_s, window.lateness_ms, window.stages_ms, strict=True),
-                key=lambda poll: poll[0],
-            ):
+            for poll in sorted(window.started, key=lambda poll: poll.due):
+                stages = poll.stages_ms
                 parts = [f"{stages[s]:.1f}" if stages else "" for s in STAGES]
-                out.write(",".join([phase, f"{due:.3f}", f"{late_ms:.1f}", *parts]) + "\n")
+                out.write(",".join([phase, f"{poll.due:.3f}", f"{poll.late_ms:.1f}", *parts]))
+                out.write("\n")
 
 
 def main() -> None:
@@ -484,7 +493,7 @@ def main() -> None:
         "lateness_p99_ms": round(percentile(window.lateness_ms, 0.99), 1),
         "lateness_max_ms": round(max(window.lateness_ms), 1),
         "polls_retried": window.retried,
-        "polls_over_1s_late_at_s": [round(t) for t in sorted(window.late_at_s)[:60]],
+        "polls_over_1s_late_at_s": [round(t) for t in window.late_at_s()[:60]],
         "requests_per_idle_poll": round(mail["requests"] / polls, 2),
         "events_per_idle_poll": round(window.events / polls, 2),
         "db_writes_per_idle_poll": (

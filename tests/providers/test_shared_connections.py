@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httplib2  # type: ignore[import-untyped]
 import httpx
@@ -38,6 +39,8 @@ from tests.providers.support import (
     sync,
 )
 
+T = TypeVar("T")
+
 BEN = "ben@example.com"
 PAUL = "paul@example.org"
 
@@ -57,6 +60,13 @@ def seen(control: httpx.Client) -> list[Seen]:
     return [Seen(i["route"], i["account"], i["peer"]) for i in items]
 
 
+def seen_during(control: httpx.Client, action: Callable[[], T]) -> tuple[T, list[Seen]]:
+    """What `action` returned, and the API requests the emulator saw while it ran."""
+    control.post("/_emulator/requests/reset")
+    result = action()
+    return result, seen(control)
+
+
 def test_two_gmail_mailboxes_share_a_connection_but_send_their_own_tokens(
     make_provider: ProviderFactory,
     grant: GoogleGrant,
@@ -70,12 +80,8 @@ def test_two_gmail_mailboxes_share_a_connection_but_send_their_own_tokens(
     ann_mail = deliver(control, make_message(subject="Ann's printer"), ANN)["id"]
     ben_mail = deliver(control, make_message(subject="Ben's printer", to=BEN), BEN)["id"]
 
-    control.post("/_emulator/requests/reset")
-    ann_synced = sync(ann_gmail, ann_cursor)
-    ann_seen = seen(control)
-    control.post("/_emulator/requests/reset")
-    ben_synced = sync(ben_gmail, ben_cursor)
-    ben_seen = seen(control)
+    ann_synced, ann_seen = seen_during(control, lambda: sync(ann_gmail, ann_cursor))
+    ben_synced, ben_seen = seen_during(control, lambda: sync(ben_gmail, ben_cursor))
 
     # The emulator answered each with its own mailbox: the tokens were each one's own.
     assert set(ann_synced.ids) == {ann_mail}  # listed, and in history: the ledger dedupes
@@ -129,9 +135,7 @@ def test_the_shared_gmail_service_sends_nothing_without_a_mailbox(
 def test_a_gmail_provider_gives_its_connection_back_after_each_call(
     gmail: GmailProvider, settings: Any, control: httpx.Client
 ) -> None:
-    control.post("/_emulator/requests/reset")
-    gmail.initial_cursor(since_last_week())
-    [profile] = seen(control)
+    _, [profile] = seen_during(control, lambda: gmail.initial_cursor(since_last_week()))
 
     # Kept alive in the shared pool for the next call (any mailbox's), not in the provider:
     # the pooled connection is the one the emulator saw the call on.
@@ -159,12 +163,8 @@ def test_two_outlook_mailboxes_share_a_client_but_send_their_own_tokens(
     olive_mail = graph_id(deliver(control, make_message(subject="Olive's", to=OLIVE), OLIVE))
     paul_mail = graph_id(deliver(control, make_message(subject="Paul's", to=PAUL), PAUL))
 
-    control.post("/_emulator/requests/reset")
-    olive_synced = drain(olive_outlook, olive_cursor)
-    olive_seen = seen(control)
-    control.post("/_emulator/requests/reset")
-    paul_synced = drain(paul_outlook, paul_cursor)
-    paul_seen = seen(control)
+    olive_synced, olive_seen = seen_during(control, lambda: drain(olive_outlook, olive_cursor))
+    paul_synced, paul_seen = seen_during(control, lambda: drain(paul_outlook, paul_cursor))
 
     assert olive_synced.ids == [olive_mail]
     assert paul_synced.ids == [paul_mail]
