@@ -8,6 +8,8 @@ RUN python -m venv /opt/deskclone
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY deskclone ./deskclone
+COPY core ./core
+COPY ingest ./ingest
 COPY api ./api
 COPY activities ./activities
 COPY workflows ./workflows

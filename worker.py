@@ -19,11 +19,11 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities import build_activities
-from deskclone import metrics
-from deskclone.json_logs import secret_values
-from deskclone.logs import configure_logging
-from deskclone.settings import Settings
-from deskclone.temporal import connect
+from core import metrics
+from core.json_logs import secret_values
+from core.logs import configure_logging
+from core.settings import Settings
+from core.temporal import connect
 from providers.registry import close_shared_connections
 from store.db import make_engine
 from workflows.registry import WORKFLOWS

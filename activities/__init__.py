@@ -9,8 +9,8 @@ from sqlalchemy import Engine
 
 from activities.intake import IntakeActivities
 from activities.mailbox import MailboxActivities, ProviderFactory
-from deskclone.crypto import Cipher
-from deskclone.settings import Settings
+from core.crypto import Cipher
+from core.settings import Settings
 from providers.registry import build_provider
 
 

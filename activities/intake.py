@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from deskclone import metrics
+from core import metrics
 from store import agents, tickets
 from store.db import transaction
 from store.tickets import NewMessage, NewTicket

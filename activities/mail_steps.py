@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from activities.mail_tickets import process_batch
 from activities.mailbox_types import CreateTicketsResult, FilterResult
-from deskclone import metrics
+from core import metrics
 from domain.loop_guards import check_loop
 from domain.mime import read_headers
 from domain.senders import check_sender

@@ -27,9 +27,9 @@ from activities.mailbox_types import (
     FilterResult,
     SetStatusInput,
 )
-from deskclone import metrics
-from deskclone.crypto import Cipher
-from deskclone.settings import Settings
+from core import metrics
+from core.crypto import Cipher
+from core.settings import Settings
 from providers.base import AuthExpired, Credentials, MailboxProvider, Throttled, Transient
 from store import mailboxes
 from store.db import transaction

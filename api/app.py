@@ -20,7 +20,7 @@ from api.limits import BodySizeLimit, RateLimiter
 from api.metrics_route import routes as metrics_routes
 from api.middleware import PublicCors, RejectNul
 from api.routes import agent, form_page, health, mailboxes, oauth, openapi, public, tickets
-from deskclone.settings import Settings
+from core.settings import Settings
 from store.db import make_engine
 
 

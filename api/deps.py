@@ -15,7 +15,7 @@ from temporalio.client import Client
 
 from api.errors import ApiError
 from api.limits import RateLimiter
-from deskclone.settings import Settings
+from core.settings import Settings
 from store import agents
 from store.db import transaction
 from store.models import Agent

@@ -18,8 +18,8 @@ from temporalio.service import RPCError
 from activities.intake import IntakeMessage
 from api.errors import ApiError
 from api.schemas import Escalation, FormSubmission
-from deskclone.settings import Settings
-from deskclone.temporal import AGENT_ID
+from core.settings import Settings
+from core.temporal import AGENT_ID
 from store.models import Agent
 from workflows.intake import (
     ADD_MESSAGES_SIGNAL,

@@ -19,8 +19,8 @@ from temporalio.common import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
-from deskclone.settings import Settings
-from deskclone.temporal import AGENT_ID
+from core.settings import Settings
+from core.temporal import AGENT_ID
 from store.models import Mailbox
 from workflows.mailbox import MAILBOX_STATUS, MailboxWorkflow, mailbox_workflow_id
 from workflows.mailbox_state import MailboxInput, MailboxState

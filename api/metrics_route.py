@@ -1,6 +1,6 @@
 """`GET /metrics`: Prometheus text for this API process and the state in the database.
 
-Serves `deskclone.metrics.REGISTRY` (process metrics, and the event counters of anything that
+Serves `core.metrics.REGISTRY` (process metrics, and the event counters of anything that
 counts in this process) plus `DatabaseCollector` (mailboxes by status, tickets by source),
 read at each scrape. With `DESKCLONE_METRICS_TOKEN` set it wants that bearer token.
 """
@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from api.deps import resources
 from api.errors import ApiError
-from deskclone.metrics import REGISTRY, DatabaseCollector
+from core.metrics import REGISTRY, DatabaseCollector
 
 
 def _exposition(collector: DatabaseCollector) -> bytes:

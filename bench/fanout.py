@@ -58,7 +58,7 @@ from bench.harness import percentile, postgres_database, running_dev
 from bench.ingest_baseline import oauth_credentials, worker_settings
 from bench.server_metrics import Dispatch, dispatch_between, dispatch_totals, metrics_url
 from bench.timer_loop import TimerLoopWorkflow, tick
-from deskclone.crypto import Cipher
+from core.crypto import Cipher
 from store import mailboxes
 from store.db import make_engine, transaction
 from store.models import Agent, Mailbox

@@ -21,8 +21,8 @@ import httpx
 
 from activities.mail_steps import filter_rows, inbound_row, make_tickets, store_page
 from activities.mailbox_types import FetchInput
-from deskclone.crypto import Cipher
-from deskclone.settings import Settings
+from core.crypto import Cipher
+from core.settings import Settings
 from providers import google_oauth, microsoft_oauth
 from providers.base import Credentials
 from providers.registry import build_provider

@@ -69,7 +69,7 @@ from activities.mailbox_types import CreateTicketsInput, FetchInput, FilterInput
 from bench.clients import api_client, connect_mailbox, deliver, emulator_client
 from bench.harness import percentile, postgres_database, running_dev
 from bench.ingest_baseline import oauth_credentials, worker_settings
-from deskclone.crypto import Cipher
+from core.crypto import Cipher
 from providers.registry import build_provider
 from store import mailboxes
 from store.db import make_engine, transaction

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from deskclone.json_logs import secret_values
-from deskclone.logs import configure_logging
-from deskclone.settings import Settings
+from core.json_logs import secret_values
+from core.logs import configure_logging
+from core.settings import Settings
 
 log = logging.getLogger("deskclone")
 
@@ -150,7 +150,7 @@ def rotate_key(settings: Settings) -> None:
     """After setting a new DESKCLONE_SECRET_KEY and moving the old one to
     DESKCLONE_OLD_SECRET_KEYS: every stored secret is re-encrypted in one transaction, after
     which the old key can be dropped."""
-    from deskclone.crypto import Cipher
+    from core.crypto import Cipher
     from store import mailboxes
     from store.db import make_engine, transaction
 

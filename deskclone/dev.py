@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from deskclone.settings import Settings
-from deskclone.temporal import (
+from core.settings import Settings
+from core.temporal import (
     connect,
     dev_server_search_attribute_flags,
     register_search_attributes,

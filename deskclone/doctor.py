@@ -28,8 +28,8 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, Describe
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from deskclone.settings import Settings, emulator_problems, is_emulator_host
-from deskclone.temporal import SEARCH_ATTRIBUTES
+from core.settings import Settings, emulator_problems, is_emulator_host
+from core.temporal import SEARCH_ATTRIBUTES
 
 Status = Literal["ok", "warn", "fail"]
 

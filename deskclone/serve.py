@@ -10,8 +10,8 @@ import uvicorn
 from temporalio.client import Client
 
 from api.app import create_app
-from deskclone.settings import Settings
-from deskclone.temporal import connect
+from core.settings import Settings
+from core.temporal import connect
 
 log = logging.getLogger("deskclone.api")
 

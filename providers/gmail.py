@@ -41,7 +41,7 @@ from google.oauth2.credentials import Credentials as GoogleCredentials
 from googleapiclient.discovery import build  # type: ignore[import-untyped]
 from googleapiclient.errors import HttpError  # type: ignore[import-untyped]
 
-from deskclone.settings import Settings
+from core.settings import Settings
 from providers.base import (
     AuthExpired,
     Credentials,

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from deskclone.settings import Settings
+from core.settings import Settings
 from providers.base import Credentials
 from providers.google_transport import httpx_client
 from providers.oauth_common import json_object

@@ -26,7 +26,7 @@ from pathlib import Path
 import httplib2  # type: ignore[import-untyped]
 import httpx
 
-from deskclone.settings import Settings
+from core.settings import Settings
 
 
 def httplib2_http(settings: Settings) -> httplib2.Http:

@@ -26,7 +26,7 @@ from urllib.request import Request
 
 import httpx
 
-from deskclone.settings import Settings
+from core.settings import Settings
 from providers.base import Transient
 from providers.graph_errors import classify_response, classify_transport
 from providers.microsoft_auth import MicrosoftTokens

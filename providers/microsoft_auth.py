@@ -31,7 +31,7 @@ import msal  # type: ignore[import-untyped]
 import requests
 from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS  # type: ignore[import-untyped]
 
-from deskclone.settings import Settings
+from core.settings import Settings
 from providers.base import AuthExpired, Credentials, ProviderError, Throttled, Transient
 from providers.gmail_errors import retry_after_seconds
 

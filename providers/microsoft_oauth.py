@@ -34,7 +34,7 @@ from urllib.parse import urlencode
 import httpx
 import msal  # type: ignore[import-untyped]
 
-from deskclone.settings import Settings
+from core.settings import Settings
 from providers.base import Credentials
 from providers.google_oauth import OAuthError, new_pkce_pair
 from providers.graph_client import graph_ssl_context

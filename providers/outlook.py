@@ -37,7 +37,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from deskclone.settings import Settings
+from core.settings import Settings
 from providers.base import Credentials, CursorExpired, SyncPage, Transient
 from providers.graph_client import GraphClient
 from providers.graph_errors import is_sync_reset, response_body

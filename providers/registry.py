@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deskclone.settings import Settings
+from core.settings import Settings
 from providers.base import Credentials, MailboxProvider
 
 SUPPORTED = ("gmail", "outlook")

@@ -19,7 +19,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 
-from deskclone.temporal import (
+from core.temporal import (
     SEARCH_ATTRIBUTES,
     register_search_attributes,
     temporal_cli_path,

@@ -8,7 +8,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from deskclone.settings import Settings
+from core.settings import Settings
 from providers.base import AuthExpired, Credentials, RawMessage, SyncPage, Throttled, Transient
 
 

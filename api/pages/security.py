@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from deskclone.settings import Settings
+from core.settings import Settings
 
 _COMMON = (
     "default-src 'self'",

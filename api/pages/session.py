@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.limits import RateLimiter
-from deskclone.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger("deskclone.api")
 

@@ -20,7 +20,7 @@ from api import mailbox_control
 from api.deps import db, json_body, require_agent, resources
 from api.errors import ApiError
 from api.schemas import iso, parse
-from deskclone.crypto import Cipher, SecretsUnavailable
+from core.crypto import Cipher, SecretsUnavailable
 from domain.senders import parse_allowed_senders
 from providers import google_oauth, microsoft_oauth
 from store import ledger, mailboxes

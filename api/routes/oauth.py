@@ -17,7 +17,7 @@ from api import mailbox_control
 from api.deps import db, resources
 from api.routes.mailboxes import oauth_module, redirect_uri
 from api.templating import render
-from deskclone.crypto import Cipher, SecretsUnavailable
+from core.crypto import Cipher, SecretsUnavailable
 from providers.google_oauth import GoogleGrant, OAuthError
 from providers.microsoft_oauth import MicrosoftGrant
 from store import mailboxes

@@ -10,8 +10,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.mailbox import MailboxActivities, page_size_for_attempt
 from activities.mailbox_types import CreateTicketsInput, FetchInput, FilterInput, SetStatusInput
-from deskclone.crypto import Cipher
-from deskclone.settings import Settings
+from core.crypto import Cipher
+from core.settings import Settings
 from providers.base import Credentials
 from store import mailboxes
 from store.db import transaction

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from deskclone.settings import Settings
+from core.settings import Settings
 from emulator.server import RunningEmulator, running_emulator
 from providers.registry import close_shared_connections
 from store.models import Agent

@@ -61,7 +61,7 @@ def test_unknown_command_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_rotate_key_re_encrypts_stored_tokens(tmp_path: Path) -> None:
-    from deskclone.crypto import Cipher
+    from core.crypto import Cipher
     from providers.base import Credentials
     from store import mailboxes
     from store.db import make_engine, transaction

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from deskclone.settings import Settings
+from core.settings import Settings
 
 
 @pytest.mark.parametrize(

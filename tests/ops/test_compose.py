@@ -13,7 +13,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 from temporalio.api.enums.v1 import IndexedValueType
 
-from deskclone.temporal import SEARCH_ATTRIBUTES
+from core.temporal import SEARCH_ATTRIBUTES
 from tests.ops.conftest import REPO
 
 SERVICES = {

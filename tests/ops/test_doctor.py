@@ -25,9 +25,9 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from core.settings import Settings
+from core.temporal import SEARCH_ATTRIBUTES
 from deskclone.doctor import Finding, check_database, check_providers, report, run_checks
-from deskclone.settings import Settings
-from deskclone.temporal import SEARCH_ATTRIBUTES
 from store.db import make_engine
 from store.migrate import upgrade
 

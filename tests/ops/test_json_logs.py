@@ -17,9 +17,9 @@ from starlette.applications import Starlette
 from temporalio import activity
 from temporalio.testing import ActivityEnvironment
 
-from deskclone.json_logs import REDACTED, JsonFormatter, secret_values
-from deskclone.logs import configure_logging
-from deskclone.settings import Settings
+from core.json_logs import REDACTED, JsonFormatter, secret_values
+from core.logs import configure_logging
+from core.settings import Settings
 
 SECRETS = {
     "admin": "admin-token-0123456789",

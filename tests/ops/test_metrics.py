@@ -17,8 +17,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from deskclone import metrics
-from deskclone.settings import Settings
+from core import metrics
+from core.settings import Settings
 from tests.api.conftest import Api, make_api_settings
 from tests.conftest import make_agent, unique_task_queue
 from tests.ops.conftest import REPO

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from core.settings import PROVIDER_URL_SETTINGS, Settings, emulator_problems
 from deskclone import cli
-from deskclone.settings import PROVIDER_URL_SETTINGS, Settings, emulator_problems
 
 EMULATOR_URLS = [
     "https://127.0.0.1:8025",

@@ -23,7 +23,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 import worker
-from deskclone.settings import Settings
+from core.settings import Settings
 from store.db import make_engine
 from tests.conftest import unique_task_queue
 

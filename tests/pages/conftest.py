@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from deskclone.settings import Settings
+from core.settings import Settings
 from store import ledger, mailboxes, tickets
 from store.db import transaction
 from store.models import Agent, Mailbox, Ticket

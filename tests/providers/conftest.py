@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from deskclone.settings import Settings
+from core.settings import Settings
 from emulator.graph_render import encoded_message_id
 from emulator.server import RunningEmulator, running_emulator
 from providers import microsoft_oauth

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from deskclone.settings import Settings
+from core.settings import Settings
 from emulator.server import RunningEmulator
 from providers.base import RawMessage, SyncPage
 from providers.gmail import GmailProvider

@@ -10,7 +10,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from deskclone.settings import Settings
+from core.settings import Settings
 from emulator.server import RunningEmulator
 from providers.base import AuthExpired, ProviderError, Throttled, Transient
 from providers.gmail import GmailProvider

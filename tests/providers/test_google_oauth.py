@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from deskclone.settings import Settings
+from core.settings import Settings
 from providers.google_oauth import (
     GMAIL_READONLY,
     GMAIL_SCOPES,

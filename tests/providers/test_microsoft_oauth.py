@@ -9,7 +9,7 @@ import httpx
 import msal  # type: ignore[import-untyped]
 import pytest
 
-from deskclone.settings import Settings
+from core.settings import Settings
 from emulator.server import RunningEmulator
 from providers.microsoft_auth import MsalSession, msal_app
 from providers.microsoft_oauth import (

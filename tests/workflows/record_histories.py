@@ -20,9 +20,9 @@ from temporalio.worker import Worker
 
 from activities import build_activities
 from activities.intake import IntakeMessage
-from deskclone.crypto import Cipher
-from deskclone.settings import Settings
-from deskclone.temporal import register_search_attributes, test_server_path
+from core.crypto import Cipher
+from core.settings import Settings
+from core.temporal import register_search_attributes, test_server_path
 from providers.base import Credentials
 from store import mailboxes
 from store.db import make_engine, transaction

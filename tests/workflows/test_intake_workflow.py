@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.intake import CreateIntakeTicketInput, CreateIntakeTicketResult, IntakeMessage
-from deskclone.settings import Settings
+from core.settings import Settings
 from tests.conftest import make_agent, unique_task_queue
 from worker import build_worker
 from workflows.intake import ADD_MESSAGES_SIGNAL, IntakeInput, IntakeWorkflow, form_workflow_id

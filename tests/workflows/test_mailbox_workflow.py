@@ -17,8 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import build_activities
-from deskclone.crypto import Cipher
-from deskclone.settings import Settings
+from core.crypto import Cipher
+from core.settings import Settings
 from providers.base import Credentials
 from store import mailboxes
 from store.db import transaction

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 import activities
 import workflows
 from activities import build_activities
-from deskclone.settings import Settings
+from core.settings import Settings
 from worker import build_worker
 from workflows.registry import WORKFLOWS
 

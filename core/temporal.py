@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
-from deskclone.settings import Settings
+from core.settings import Settings
 
 # CONTRACT.md §3. Upserting an attribute the server does not know wedges the workflow task,
 # so every place that starts a server registers all of these first.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from deskclone.json_logs import JsonFormatter, redact
+from core.json_logs import JsonFormatter, redact
 
 
 def configure_logging(

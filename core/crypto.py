@@ -14,7 +14,7 @@ from datetime import datetime
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from deskclone.settings import Settings
+from core.settings import Settings
 from providers.base import Credentials
 
 

@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     # --- Operations (docs/operations.md) ---
     # "production" refuses the provider emulator: see `emulator_problems` below.
     environment: Literal["development", "production"] = "development"
-    # "json": one JSON object per log line (deskclone/json_logs.py), never a secret in it.
+    # "json": one JSON object per log line (core/json_logs.py), never a secret in it.
     log_format: Literal["text", "json"] = "text"
     # The worker serves Prometheus metrics (Temporal SDK and deskclone_*) on this port; None: off.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
