@@ -159,6 +159,9 @@ class InboundMessage(SQLModel, table=True):
     # "pending", "ticket_created", "appended", "skipped", "failed"
     outcome: str = Field(default="pending", max_length=16)
     reason: str | None = Field(default=None, sa_type=sa.Text)
+    # Why a skipped email was skipped, as a name (domain.outcomes.SkipReason); `reason` says
+    # it in a sentence.
+    skip_reason: str | None = Field(default=None, max_length=32)
     ticket_id: str | None = Field(default=None, max_length=36)
     created_at: datetime = _ts(default_factory=utcnow)
     processed_at: datetime | None = _ts(default=None, nullable=True)
