@@ -4,7 +4,9 @@ CONTRACT.md §4 routes:
 
 - `POST /_emulator/mailboxes` `{"provider": "gmail"|"outlook", "address"}` -> 201 (idempotent)
 - `POST /_emulator/mailboxes/{address}/messages[?folder=inbox|sent]`, body one raw RFC 822
-  message with `Content-Type: message/rfc822` -> 201 `{"id", "thread_id", "history_id"}`
+  message with `Content-Type: message/rfc822` -> 201 `{"id", "thread_id", "history_id"}`:
+  the ids the provider's own API shows for it (Gmail: message id and threadId; Outlook:
+  the Graph message id and conversationId) and the mailbox's history id after it
 - `POST /_emulator/mailboxes/{address}/revoke` -> 200 `{"address", "revoked_tokens"}`;
   every token of the mailbox dies until the user consents again
 - `POST /_emulator/faults` -> 201 (fields in `emulator.faults`); `DELETE /_emulator/faults` -> 204
@@ -44,6 +46,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emulator.errors import ControlError
+from emulator.graph_render import conversation_id, message_id
 from emulator.state import (
     FOLDERS,
     KNOWN_PROVIDERS,
@@ -51,6 +54,7 @@ from emulator.state import (
     InvalidAddressError,
     Mailbox,
     ProviderConflictError,
+    StoredMessage,
     UnknownProviderError,
 )
 from emulator.tokens import OAuthClient
@@ -98,6 +102,13 @@ def mailbox_json(mailbox: Mailbox) -> dict[str, Any]:
     }
 
 
+def provider_ids(mailbox: Mailbox, stored: StoredMessage) -> tuple[str, str]:
+    """(message id, thread id) as the mailbox's provider API names the message."""
+    if mailbox.provider == "outlook":
+        return message_id(stored), conversation_id(stored)
+    return stored.id, stored.thread_id
+
+
 def control_routes(state: EmulatorState) -> list[Route]:
     async def create_mailbox(request: Request) -> Response:
         body = await _json_object(request)
@@ -133,11 +144,8 @@ def control_routes(state: EmulatorState) -> list[Route]:
         if not raw.strip():
             raise ControlError(422, "empty_message", "The body must be one RFC 822 message.")
         stored = state.deliver(mailbox, raw, folder)
-        body = {
-            "id": stored.id,
-            "thread_id": stored.thread_id,
-            "history_id": str(stored.history_id),
-        }
+        message, thread = provider_ids(mailbox, stored)
+        body = {"id": message, "thread_id": thread, "history_id": str(stored.history_id)}
         return JSONResponse(body, status_code=201)
 
     async def revoke(request: Request) -> Response:

@@ -90,7 +90,14 @@ def _decode(prefix: str, value: str) -> str | None:
 
 
 def encoded_message_id(emulator_id: str) -> str:
-    """The Graph id of the emulator's message `emulator_id` (present or deleted)."""
+    """The Graph id of the emulator's message `emulator_id` (present or deleted).
+
+    A Graph id comes back unchanged: the control API answers Graph ids for Outlook
+    mailboxes, and callers written when it answered the emulator's own (hex) id still
+    pass its answer through here. Hex ids never start with the Graph prefix.
+    """
+    if stored_id(emulator_id) is not None:
+        return emulator_id
     return _encode(_MESSAGE_PREFIX, "m:" + emulator_id)
 
 
@@ -105,7 +112,12 @@ def stored_id(graph_id: str) -> str | None:
 
 
 def conversation_id(message: StoredMessage) -> str:
-    return _encode(_CONVERSATION_PREFIX, "c:" + message.thread_id)
+    return encoded_conversation_id(message.thread_id)
+
+
+def encoded_conversation_id(thread_id: str) -> str:
+    """The Graph conversationId of the emulator's thread `thread_id`."""
+    return _encode(_CONVERSATION_PREFIX, "c:" + thread_id)
 
 
 def folder_id(mailbox: Mailbox, folder: str) -> str:

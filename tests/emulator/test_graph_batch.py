@@ -9,7 +9,6 @@ import httpx
 import pytest
 from googleapiclient.errors import HttpError  # type: ignore[import-untyped]
 
-from emulator.graph_render import encoded_message_id
 from emulator.server import RunningEmulator
 from tests.emulator.conftest import GmailFactory
 from tests.emulator.support import connect as connect_gmail
@@ -39,7 +38,8 @@ def batch(
 
 
 def graph_id(control: httpx.Client, raw: bytes) -> str:
-    return encoded_message_id(deliver(control, raw, OLIVE)["id"])
+    found: str = deliver(control, raw, OLIVE)["id"]
+    return found
 
 
 def add_fault(control: httpx.Client, **fault: Any) -> None:

@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 
-from emulator.graph_render import encoded_message_id
 from emulator.server import RunningEmulator
 from tests.emulator.support import deliver, make_message
 from tests.emulator.test_microsoft_identity import (
@@ -69,9 +68,9 @@ def graph(control: httpx.Client, grant: MsGrant) -> Iterator[Graph]:
 
 
 def deliver_to_olive(control: httpx.Client, raw: bytes | None = None, **kwargs: Any) -> str:
-    """Deliver to Olive; the message's Graph id."""
-    stored = deliver(control, raw or make_message(to=OLIVE), OLIVE, **kwargs)
-    return encoded_message_id(stored["id"])
+    """Deliver to Olive; the message's Graph id (what the control API answers)."""
+    graph_id: str = deliver(control, raw or make_message(to=OLIVE), OLIVE, **kwargs)["id"]
+    return graph_id
 
 
 def test_me_describes_the_signed_in_user(graph: Graph, grant: MsGrant) -> None:
