@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
@@ -66,7 +67,8 @@ def create_app(
             Middleware(BodySizeLimit, max_bytes=settings.max_body_bytes),
             Middleware(PublicCors, prefix="/api/v1/public/"),
         ],
-        exception_handlers=EXCEPTION_HANDLERS,
+        # Unknown paths and methods outside /api/ answer a page (api/pages/not_found.py).
+        exception_handlers={**EXCEPTION_HANDLERS, HTTPException: pages.page_or_json_http_exception},
         lifespan=lifespan,
     )
     app.state.pages = pages.PagesState(settings)

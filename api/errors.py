@@ -70,7 +70,8 @@ async def _api_error(_request: Request, exc: Exception) -> Response:
     return error_response(exc.status, exc.code, exc.message, exc.headers, exc.details)
 
 
-async def _http_exception(_request: Request, exc: Exception) -> Response:
+async def http_exception_response(_request: Request, exc: Exception) -> Response:
+    """The JSON answer for Starlette's own errors (unknown path, wrong method)."""
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error")
     return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
@@ -83,6 +84,6 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     ApiError: _api_error,
-    HTTPException: _http_exception,
+    HTTPException: http_exception_response,
     Exception: _unexpected,
 }
