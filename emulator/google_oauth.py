@@ -8,27 +8,30 @@ only when the user has no working one for that client unless the app forces
 the consent screen with `prompt=consent`, which is what a Reconnect needs.
 
 `POST /token` accepts client credentials in the form body (google-auth) or as
-HTTP Basic (requests-oauthlib); both must work.
+HTTP Basic (requests-oauthlib); both must work (`emulator.oauth_common`, shared with
+the Microsoft side).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import html
-import json
-import re
-from collections.abc import Awaitable, Callable
-from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from emulator.api import roll_fault
 from emulator.errors import oauth_error
 from emulator.faults import Fault
+from emulator.oauth_common import (
+    Handler,
+    Refusal,
+    oauth_route,
+    redirect_with,
+    token_client,
+    unsigned_jwt,
+    verifier_matches,
+)
 from emulator.state import EmulatorState, InvalidAddressError, Mailbox, ProviderConflictError
 from emulator.tokens import OAuthClient
 
@@ -38,7 +41,13 @@ TOKEN_PATH = "/token"
 REVOKE_PATH = "/revoke"
 ISSUER = "https://accounts.google.com"
 REVOKED_DESCRIPTION = "Token has been expired or revoked."
-_VERIFIER_CHARS = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+#: How Google's token endpoint words each refusal of the client (status, error, description).
+_REFUSALS = {
+    Refusal.NOT_A_FORM: (400, "invalid_request", "Expected a form-encoded body."),
+    Refusal.NO_CLIENT_ID: (400, "invalid_request", "Could not determine client ID from request."),
+    Refusal.UNKNOWN_CLIENT: (401, "invalid_client", "The OAuth client was not found."),
+    Refusal.WRONG_SECRET: (401, "invalid_client", "Unauthorized"),
+}
 
 
 def _page(status: int, error: str, description: str) -> HTMLResponse:
@@ -51,17 +60,15 @@ def _page(status: int, error: str, description: str) -> HTMLResponse:
     return HTMLResponse(body, status_code=status)
 
 
-def _token_fault(fault: Fault) -> Response:
+def _fault_answer(request: Request, fault: Fault) -> Response:
     assert fault.status is not None
+    if request.method == "GET":
+        return _page(fault.status, "server_error", "Injected fault.")
     # google-auth treats these error codes (and 5xx/429) as retryable.
     error = "rate_limit_exceeded" if fault.status == 429 else "internal_failure"
     response = oauth_error(fault.status, error, "Backend Error")
     response.headers.update(fault.retry_after_header())
     return response
-
-
-def _b64url_json(value: dict[str, object]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
 
 def id_token(client_id: str, mailbox: Mailbox, nonce: str | None, now: float, life: int) -> str:
@@ -78,12 +85,7 @@ def id_token(client_id: str, mailbox: Mailbox, nonce: str | None, now: float, li
     }
     if nonce:
         claims["nonce"] = nonce
-    return _b64url_json({"alg": "none", "typ": "JWT"}) + "." + _b64url_json(claims) + "."
-
-
-def s256(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    return unsigned_jwt({"alg": "none", "typ": "JWT"}, claims)
 
 
 async def _authorize(state: EmulatorState, request: Request) -> Response:
@@ -128,25 +130,9 @@ async def _authorize(state: EmulatorState, request: Request) -> Response:
         issue_refresh_token=offline
         and (forced or not state.tokens.has_live_grant(client.client_id, mailbox.address)),
     )
-    answer = urlencode({"state": q["state"], "code": grant.code, "scope": grant.scope})
-    separator = "&" if target.query else "?"
-    return RedirectResponse(redirect_uri + separator + answer, status_code=302)
-
-
-def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, str | None] | None:
-    """(client_id, client_secret) from HTTP Basic or from the form body."""
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        client_id, _, secret = decoded.partition(":")
-        # RFC 6749 §2.3.1 form-encodes both before Basic; unquoting plain ones is harmless.
-        return unquote_plus(client_id), unquote_plus(secret)
-    if "client_id" in form:
-        return form["client_id"], form.get("client_secret")
-    return None
+    return redirect_with(
+        redirect_uri, {"state": q["state"], "code": grant.code, "scope": grant.scope}
+    )
 
 
 def _token_body(
@@ -188,7 +174,7 @@ def _exchange_code(state: EmulatorState, client: OAuthClient, form: dict[str, st
     verifier = form.get("code_verifier")
     if not verifier:
         return oauth_error(400, "invalid_grant", "Missing code verifier.")
-    if not _VERIFIER_CHARS.match(verifier) or s256(verifier) != grant.code_challenge:
+    if not verifier_matches(verifier, grant.code_challenge):
         return oauth_error(400, "invalid_grant", "Invalid code verifier.")
     mailbox = state.mailbox(grant.address)
     if mailbox is None:
@@ -237,25 +223,14 @@ def _refresh(state: EmulatorState, client: OAuthClient, form: dict[str, str]) ->
 
 
 async def _token(state: EmulatorState, request: Request) -> Response:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
-        return oauth_error(400, "invalid_request", "Expected a form-encoded body.")
-    body = (await request.body()).decode("utf-8", "replace")
-    form = dict(parse_qsl(body, keep_blank_values=True))
-    credentials = _client_credentials(request, form)
-    if credentials is None:
-        return oauth_error(400, "invalid_request", "Could not determine client ID from request.")
-    client = state.tokens.client(PROVIDER, credentials[0])
-    if client is None:
-        return oauth_error(401, "invalid_client", "The OAuth client was not found.")
-    if credentials[1] != client.client_secret:
-        return oauth_error(401, "invalid_client", "Unauthorized")
-    grant_type = form.get("grant_type", "")
-    if grant_type == "authorization_code":
-        return _exchange_code(state, client, form)
-    if grant_type == "refresh_token":
-        return _refresh(state, client, form)
-    return oauth_error(400, "unsupported_grant_type", f"Invalid grant_type: {grant_type}")
+    found = await token_client(state, PROVIDER, request)
+    if isinstance(found, tuple):
+        return oauth_error(*_REFUSALS[found[0]])
+    if found.grant_type == "authorization_code":
+        return _exchange_code(state, found.client, found.form)
+    if found.grant_type == "refresh_token":
+        return _refresh(state, found.client, found.form)
+    return oauth_error(400, "unsupported_grant_type", f"Invalid grant_type: {found.grant_type}")
 
 
 async def _revoke(state: EmulatorState, request: Request) -> Response:
@@ -270,22 +245,8 @@ async def _revoke(state: EmulatorState, request: Request) -> Response:
 
 
 def google_oauth_routes(state: EmulatorState) -> list[Route]:
-    def counted(
-        method: str, path: str, handler: Callable[[EmulatorState, Request], Awaitable[Response]]
-    ) -> Route:
-        key = f"{method} {path}"
-
-        async def endpoint(request: Request) -> Response:
-            state.requests.record(key)
-            # OAuth endpoints are only faulted by a fault naming their route.
-            fault = await roll_fault(state, PROVIDER, key, api=False)
-            if fault is None:
-                return await handler(state, request)
-            if method == "GET":
-                return _page(fault.status or 500, "server_error", "Injected fault.")
-            return _token_fault(fault)
-
-        return Route(path, endpoint, methods=[method])
+    def counted(method: str, path: str, handler: Handler) -> Route:
+        return oauth_route(state, PROVIDER, method, path, handler, _fault_answer)
 
     return [
         *(counted("GET", path, _authorize) for path in AUTH_PATHS),

@@ -44,7 +44,7 @@ from emulator.graph_context import (
 )
 from emulator.graph_delta import messages_delta
 from emulator.graph_render import render_attachments, render_message
-from emulator.microsoft_identity import PROVIDER, account_ids, display_name, resource_scopes
+from emulator.microsoft_accounts import PROVIDER, account_ids, display_name, resource_scopes
 from emulator.state import EmulatorState
 
 # -- handlers ----------------------------------------------------------------------

@@ -32,7 +32,7 @@ from emulator.graph_context import (
     error_response,
     fault_error,
 )
-from emulator.microsoft_identity import PROVIDER
+from emulator.microsoft_accounts import PROVIDER
 from emulator.state import EmulatorState
 
 BATCH_PATH = GRAPH_PREFIX + "/$batch"

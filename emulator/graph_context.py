@@ -16,7 +16,7 @@ from starlette.responses import Response
 from emulator.api import ApiCall
 from emulator.faults import Fault
 from emulator.graph_render import CANONICAL, stored_id
-from emulator.microsoft_identity import PROVIDER
+from emulator.microsoft_accounts import PROVIDER
 from emulator.state import EmulatorState, Mailbox, StoredMessage
 from emulator.tokens import AccessToken
 
