@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from domain.outcomes import Outcome, SkipReason, TicketSource
 from store import ledger, mailboxes, tickets
 from store.db import transaction
 from store.ledger import NewInbound
@@ -61,10 +62,23 @@ def insert(engine: Engine, mailbox: Mailbox, *new: NewInbound) -> list[str]:
         )
 
 
-def mark(engine: Engine, row_id: str, outcome: str, ticket_id: str | None = None) -> None:
+def mark(
+    engine: Engine,
+    row_id: str,
+    outcome: Outcome,
+    ticket_id: str | None = None,
+    skip_reason: SkipReason | None = None,
+) -> None:
     with transaction(engine) as session:
         (row,) = ledger.rows(session, [row_id])
-        ledger.mark(session, row, outcome, reason=f"because {outcome}", ticket_id=ticket_id)
+        ledger.mark(
+            session,
+            row,
+            outcome,
+            reason=f"because {outcome}",
+            ticket_id=ticket_id,
+            skip_reason=skip_reason,
+        )
 
 
 def count_rows(session: Session, mailbox: Mailbox) -> int:
@@ -168,12 +182,12 @@ def test_rows_come_in_the_order_asked_and_filter_by_outcome(
     engine: Engine, mailbox: Mailbox
 ) -> None:
     a, b, c = insert(engine, mailbox, inbound("a"), inbound("b"), inbound("c"))
-    mark(engine, b, "skipped")
+    mark(engine, b, Outcome.SKIPPED)
     with transaction(engine) as session:
         assert [r.id for r in ledger.rows(session, [c, a, b])] == [c, a, b]
         assert [r.id for r in ledger.rows(session, [c, new_id(), a])] == [c, a]
-        assert [r.id for r in ledger.rows(session, [c, b, a], outcome="pending")] == [c, a]
-        assert [r.id for r in ledger.rows(session, [c, b, a], outcome="skipped")] == [b]
+        assert [r.id for r in ledger.rows(session, [c, b, a], outcome=Outcome.PENDING)] == [c, a]
+        assert [r.id for r in ledger.rows(session, [c, b, a], outcome=Outcome.SKIPPED)] == [b]
         assert ledger.rows(session, []) == []
 
 
@@ -184,7 +198,7 @@ def test_pending_ids_oldest_first_limited_and_of_this_mailbox_only(
     # One insert per row: each batch has its own created_at.
     first, done, second, third = (insert(engine, mailbox, inbound(p))[0] for p in "abcd")
     insert(engine, other, inbound("z"))
-    mark(engine, done, "ticket_created", ticket_id=new_id())
+    mark(engine, done, Outcome.TICKET_CREATED, ticket_id=new_id())
     with transaction(engine) as session:
         assert ledger.pending_ids(session, mailbox.id, 10) == [first, second, third]
         assert ledger.pending_ids(session, mailbox.id, 2) == [first, second]
@@ -195,13 +209,14 @@ def test_mark_records_outcome_reason_ticket_and_time(engine: Engine, mailbox: Ma
     (row_id,) = insert(engine, mailbox, inbound("a"))
     ticket_id = new_id()
     before = datetime.now(UTC)
-    mark(engine, row_id, "appended", ticket_id=ticket_id)
+    mark(engine, row_id, Outcome.APPENDED, ticket_id=ticket_id)
     with transaction(engine) as session:
         (row,) = ledger.rows(session, [row_id])
-    assert (row.outcome, row.reason, row.ticket_id) == (
+    assert (row.outcome, row.reason, row.ticket_id, row.skip_reason) == (
         "appended",
         "because appended",
         ticket_id,
+        None,
     )
     assert row.processed_at is not None
     assert before <= as_utc(row.processed_at) <= datetime.now(UTC)
@@ -209,13 +224,19 @@ def test_mark_records_outcome_reason_ticket_and_time(engine: Engine, mailbox: Ma
 
 def test_mark_again_replaces_what_was_there(engine: Engine, mailbox: Mailbox) -> None:
     (row_id,) = insert(engine, mailbox, inbound("a"))
-    mark(engine, row_id, "failed")
+    mark(engine, row_id, Outcome.SKIPPED, ticket_id=new_id(), skip_reason=SkipReason.FLOOD)
     with transaction(engine) as session:
         (row,) = ledger.rows(session, [row_id])
-        ledger.mark(session, row, "skipped")
+        assert (row.reason, row.skip_reason) == ("because skipped", "flood")
+        ledger.mark(session, row, Outcome.FAILED)
     with transaction(engine) as session:
         (row,) = ledger.rows(session, [row_id])
-    assert (row.outcome, row.reason, row.ticket_id) == ("skipped", None, None)
+    assert (row.outcome, row.reason, row.ticket_id, row.skip_reason) == (
+        "failed",
+        None,
+        None,
+        None,
+    )
 
 
 # -- page -------------------------------------------------------------------------------
@@ -289,11 +310,11 @@ def test_tickets_for_provider_threads_earliest_ticket_wins(
     insert(engine, mailbox, inbound("5", provider_thread_id="t3"))  # pending: no ticket yet
     (elsewhere,) = insert(engine, other, inbound("6", provider_thread_id="t4"))
     # Marked in the opposite order to their arrival: the arrival order decides.
-    mark(engine, t1_new, "ticket_created", ticket_id=later)
-    mark(engine, t1_old, "ticket_created", ticket_id=first)
-    mark(engine, t2_skip, "skipped")
-    mark(engine, t2_made, "ticket_created", ticket_id=later)
-    mark(engine, elsewhere, "ticket_created", ticket_id=first)
+    mark(engine, t1_new, Outcome.TICKET_CREATED, ticket_id=later)
+    mark(engine, t1_old, Outcome.TICKET_CREATED, ticket_id=first)
+    mark(engine, t2_skip, Outcome.SKIPPED)
+    mark(engine, t2_made, Outcome.TICKET_CREATED, ticket_id=later)
+    mark(engine, elsewhere, Outcome.TICKET_CREATED, ticket_id=first)
     with transaction(engine) as session:
         found = ledger.tickets_for_provider_threads(
             session, mailbox.id, ["t1", "t2", "t3", "t4", "t1", "nope"]
@@ -315,7 +336,7 @@ def test_tickets_for_message_ids_is_scoped_to_the_agent(
     insert(engine, mailbox, inbound("c", internet_message_id="<unmarked@example.com>"))
     (foreign,) = insert(engine, theirs, inbound("d", internet_message_id="<q3@example.com>"))
     for row_id in (mine, across, foreign):
-        mark(engine, row_id, "ticket_created", ticket_id=ticket)
+        mark(engine, row_id, Outcome.TICKET_CREATED, ticket_id=ticket)
     wanted = ["<q1@example.com>", "<q2@example.com>", "<q3@example.com>"]
     wanted += ["<unmarked@example.com>", "<q1@example.com>"]
     with transaction(engine) as session:
@@ -337,7 +358,7 @@ def test_tickets_by_number_names_the_people_taking_part(engine: Engine, agent: A
         ]
         new = NewTicket(
             agent_id=owner.id,
-            source="email",
+            source=TicketSource.EMAIL,
             source_ref=ref,
             title="Printer",
             description="It jams",
@@ -387,7 +408,7 @@ def test_datetimes_come_back_timezone_aware(
     read: Callable[[Session, Mailbox, list[str]], list[datetime | None]],
 ) -> None:
     ids = insert(engine, mailbox, inbound("a"))
-    mark(engine, ids[0], "skipped")
+    mark(engine, ids[0], Outcome.SKIPPED)
     with transaction(engine) as session:
         stamps = read(session, mailbox, ids)
     assert [s.utcoffset() if s is not None else "missing" for s in stamps] == [timedelta(0)] * 3

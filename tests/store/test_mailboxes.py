@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from domain.outcomes import MailboxStatus, Outcome
 from store import ledger, mailboxes
 from store.db import transaction
 from store.ledger import NewInbound
@@ -53,7 +54,9 @@ def reload(engine: Engine, mailbox: Mailbox) -> Mailbox:
         return load(session, mailbox)
 
 
-def set_status(engine: Engine, mailbox: Mailbox, status: str, error: str | None = None) -> None:
+def set_status(
+    engine: Engine, mailbox: Mailbox, status: MailboxStatus, error: str | None = None
+) -> None:
     with transaction(engine) as session:
         mailboxes.set_status(session, load(session, mailbox), status, error)
 
@@ -120,8 +123,8 @@ def test_list_for_agent_is_oldest_first_without_disconnected_ones(
     expired, _ = connect(engine, agent, "expired@example.com", provider="outlook")
     last, _ = connect(engine, agent, "last@example.com")
     connect(engine, stranger, "first@example.com")
-    set_status(engine, gone, "disconnected")
-    set_status(engine, expired, "auth_expired", "invalid_grant")
+    set_status(engine, gone, MailboxStatus.DISCONNECTED)
+    set_status(engine, expired, MailboxStatus.AUTH_EXPIRED, "invalid_grant")
     with transaction(engine) as session:
         listed = mailboxes.list_for_agent(session, agent.id)
     assert [m.id for m in listed] == [first.id, expired.id, last.id]
@@ -168,7 +171,7 @@ def test_connecting_an_active_mailbox_again_keeps_its_cursor(engine: Engine, age
     )
 
     # Expired access is not a disconnection either: connecting again picks up where it was.
-    set_status(engine, mailbox, "auth_expired", "invalid_grant")
+    set_status(engine, mailbox, MailboxStatus.AUTH_EXPIRED, "invalid_grant")
     again, fresh = connect(engine, agent, credentials="sealed-3")
     stored = reload(engine, again)
     assert not fresh
@@ -181,7 +184,7 @@ def test_a_disconnected_mailbox_comes_back_fresh_with_its_settings(
     mailbox, _ = connect(engine, agent, credentials="sealed-1")
     update_settings(engine, mailbox, allowed_senders=["example.com"], poll_interval_seconds=300)
     record_poll(engine, mailbox, "cursor-7")
-    set_status(engine, mailbox, "disconnected")
+    set_status(engine, mailbox, MailboxStatus.DISCONNECTED)
 
     back, fresh = connect(engine, agent, credentials="sealed-2")
 
@@ -199,7 +202,7 @@ def test_reconnect_keeps_settings_and_cursor(engine: Engine, agent: Agent) -> No
     mailbox, _ = connect(engine, agent, credentials="sealed-1")
     update_settings(engine, mailbox, allowed_senders=["vip@example.com"], poll_interval_seconds=30)
     record_poll(engine, mailbox, "cursor-7")
-    set_status(engine, mailbox, "auth_expired", "invalid_grant")
+    set_status(engine, mailbox, MailboxStatus.AUTH_EXPIRED, "invalid_grant")
     before = reload(engine, mailbox)
 
     with transaction(engine) as session:
@@ -231,7 +234,7 @@ def test_update_settings_changes_only_what_is_given(engine: Engine, agent: Agent
 
 def test_set_status_disconnected_drops_the_credentials(engine: Engine, agent: Agent) -> None:
     mailbox, _ = connect(engine, agent, credentials="sealed-1")
-    set_status(engine, mailbox, "auth_expired", "invalid_grant")
+    set_status(engine, mailbox, MailboxStatus.AUTH_EXPIRED, "invalid_grant")
     stored = reload(engine, mailbox)
     # Expired access keeps the credentials: a Reconnect replaces them.
     assert (stored.status, stored.last_error, stored.credentials_encrypted) == (
@@ -239,7 +242,7 @@ def test_set_status_disconnected_drops_the_credentials(engine: Engine, agent: Ag
         "invalid_grant",
         "sealed-1",
     )
-    set_status(engine, mailbox, "disconnected")
+    set_status(engine, mailbox, MailboxStatus.DISCONNECTED)
     stored = reload(engine, mailbox)
     assert (stored.status, stored.last_error, stored.credentials_encrypted) == (
         "disconnected",
@@ -250,7 +253,7 @@ def test_set_status_disconnected_drops_the_credentials(engine: Engine, agent: Ag
 
 def test_record_poll_advances_the_cursor_only_when_given(engine: Engine, agent: Agent) -> None:
     mailbox, _ = connect(engine, agent, credentials="sealed-1")
-    set_status(engine, mailbox, "active", "HTTP 503")
+    set_status(engine, mailbox, MailboxStatus.ACTIVE, "HTTP 503")
     first = record_poll(engine, mailbox, "cursor-1")
     stored = reload(engine, mailbox)
     assert (stored.cursor, stored.last_error, stored.credentials_encrypted) == (
@@ -273,7 +276,8 @@ def test_record_poll_advances_the_cursor_only_when_given(engine: Engine, agent: 
 def test_counts_per_mailbox_and_outcome(engine: Engine, agent: Agent) -> None:
     busy, _ = connect(engine, agent, "busy@example.com")
     quiet, _ = connect(engine, agent, "quiet@example.com")
-    outcomes = ["ticket_created", "appended", "appended", "skipped", "failed", "pending"]
+    outcomes = [Outcome.TICKET_CREATED, Outcome.APPENDED, Outcome.APPENDED]
+    outcomes += [Outcome.SKIPPED, Outcome.FAILED, Outcome.PENDING]
     with transaction(engine) as session:
         rows = [
             NewInbound(f"m{i}", None, None, None, None, "", None, b"x")
@@ -281,7 +285,7 @@ def test_counts_per_mailbox_and_outcome(engine: Engine, agent: Agent) -> None:
         ]
         ids = ledger.insert_new(session, agent_id=agent.id, mailbox_id=busy.id, rows=rows)
         for row, outcome in zip(ledger.rows(session, ids), outcomes, strict=True):
-            if outcome != "pending":
+            if outcome is not Outcome.PENDING:
                 ledger.mark(session, row, outcome)
     unknown = new_id()
     with transaction(engine) as session:
@@ -366,8 +370,8 @@ def test_reencrypt_secrets_rotates_every_stored_secret_once(engine: Engine, agen
     active, _ = connect(engine, agent, "a@example.com", credentials=f"{mark}-creds-a")
     expired, _ = connect(engine, agent, "b@example.com", credentials=f"{mark}-creds-b")
     gone, _ = connect(engine, agent, "c@example.com", credentials=f"{mark}-creds-c")
-    set_status(engine, expired, "auth_expired")
-    set_status(engine, gone, "disconnected")
+    set_status(engine, expired, MailboxStatus.AUTH_EXPIRED)
+    set_status(engine, gone, MailboxStatus.DISCONNECTED)
     pending = save_state(engine, agent, verifier=f"{mark}-verifier-1")
     used = save_state(engine, agent, verifier=f"{mark}-verifier-2")
     assert take(engine, used) is not None
