@@ -17,7 +17,7 @@ from temporalio.client import Client
 from api import pages  # the HTML pages: /login, /sources, /tickets (issue 6)
 from api.deps import Resources
 from api.errors import EXCEPTION_HANDLERS
-from api.limits import BodySizeLimit, RateLimiter
+from api.limits import BodySizeLimit, limiter_for
 from api.metrics_route import routes as metrics_routes
 from api.middleware import PublicCors, RejectNul
 from api.routes import agent, form_page, health, mailboxes, oauth, openapi, public, tickets
@@ -76,8 +76,13 @@ def create_app(
         settings=settings,
         engine=db_engine,
         temporal=temporal_client,
-        form_limiter=RateLimiter(settings.form_rate_limit_per_minute),
-        escalation_limiter=RateLimiter(settings.escalation_rate_limit_per_minute),
-        public_key_limiter=RateLimiter(settings.public_key_rate_limit_per_minute),
+        # Shared by every API process on PostgreSQL (api/limits.py).
+        form_limiter=limiter_for(db_engine, "form", settings.form_rate_limit_per_minute),
+        escalation_limiter=limiter_for(
+            db_engine, "escalation", settings.escalation_rate_limit_per_minute
+        ),
+        public_key_limiter=limiter_for(
+            db_engine, "public_key", settings.public_key_rate_limit_per_minute
+        ),
     )
     return app

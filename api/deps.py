@@ -14,7 +14,7 @@ from starlette.requests import Request
 from temporalio.client import Client
 
 from api.errors import ApiError
-from api.limits import RateLimiter
+from api.limits import Limiter
 from core.settings import Settings
 from store import agents
 from store.db import transaction
@@ -28,9 +28,9 @@ class Resources:
     settings: Settings
     engine: Engine
     temporal: Client
-    form_limiter: RateLimiter
-    escalation_limiter: RateLimiter
-    public_key_limiter: RateLimiter
+    form_limiter: Limiter
+    escalation_limiter: Limiter
+    public_key_limiter: Limiter
 
 
 def resources(request: Request) -> Resources:

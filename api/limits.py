@@ -1,4 +1,10 @@
-"""Request body cap and per-IP rate limiting for the public endpoints."""
+"""Request body cap and rate limiting (per client address, per public key) for the public
+endpoints.
+
+The limits hold across API processes on PostgreSQL, where the counters are rows
+(`SharedRateLimiter`, store/rate_limits.py); the embedded SQLite default runs one API process,
+which counts in memory (`RateLimiter`). `limiter_for` picks one by the database.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,14 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError, error_response
+from store import rate_limits
 
 
 class BodySizeLimit:
@@ -49,6 +59,21 @@ class BodySizeLimit:
         return f"The request body is larger than the limit of {self.max_bytes} bytes."
 
 
+def too_many(retry_after: float) -> ApiError:
+    seconds = max(1, math.ceil(retry_after))
+    return ApiError(
+        429,
+        "rate_limited",
+        f"Too many submissions from this address; try again in {seconds} seconds.",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+class Limiter(Protocol):
+    async def hit(self, key: str) -> None:
+        """Count one hit for `key`, or raise 429 with Retry-After when over the limit."""
+
+
 class RateLimiter:
     """Sliding window per key (the client IP). In memory: each API process counts alone."""
 
@@ -67,17 +92,56 @@ class RateLimiter:
         while hits and hits[0] <= now - self.window:
             hits.popleft()
         if len(hits) >= self.limit:
-            retry_after = max(1, math.ceil(hits[0] + self.window - now))
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"Too many submissions from this address; try again in {retry_after} seconds.",
-                headers={"Retry-After": str(retry_after)},
-            )
+            raise too_many(hits[0] + self.window - now)
         hits.append(now)
         if len(self._hits) > 10_000:
             self._forget_idle(now)
 
+    async def hit(self, key: str) -> None:
+        self.check(key)
+
     def _forget_idle(self, now: float) -> None:
         for key in [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window]:
             del self._hits[key]
+
+
+class SharedRateLimiter:
+    """The same limit counted in PostgreSQL: one atomic statement per hit, whichever API
+    process takes it. Wall-clock time, so that every process agrees on the windows."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        scope: str,
+        limit: int,
+        window_seconds: int = 60,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.scope = scope
+        self.limit = limit
+        self.window = window_seconds
+        self._clock = clock
+        self._tidy_after = 0.0
+
+    async def hit(self, key: str) -> None:
+        verdict = await run_in_threadpool(self._hit, key, self._clock())
+        if not verdict.allowed:
+            raise too_many(verdict.retry_after)
+
+    def _hit(self, key: str, now: float) -> rate_limits.Verdict:
+        verdict = rate_limits.hit(self.engine, self.scope, key, self.limit, self.window, now)
+        if now >= self._tidy_after:
+            # Once a window per process is enough to keep the table at about two windows
+            # of keys; a second process doing it too only deletes nothing.
+            self._tidy_after = now + self.window
+            rate_limits.forget_old(self.engine, self.scope, self.window, now)
+        return verdict
+
+
+def limiter_for(engine: Engine, scope: str, limit: int) -> Limiter:
+    """Shared through the database on PostgreSQL (several API processes may serve one
+    site); in this process's memory on SQLite, which serves one."""
+    if engine.dialect.name == "postgresql":
+        return SharedRateLimiter(engine, scope, limit)
+    return RateLimiter(limit)

@@ -183,3 +183,17 @@ class OAuthState(SQLModel, table=True):
     created_at: datetime = _ts(default_factory=utcnow)
     expires_at: datetime = _ts()
     used_at: datetime | None = _ts(default=None, nullable=True)
+
+
+class RateLimitWindow(SQLModel, table=True):
+    """Hits counted for one key in one fixed window, shared by every API process
+    (store/rate_limits.py); only the current and the previous window are kept."""
+
+    __tablename__ = "rate_limits"
+
+    # Which limit: "form", "escalation", "public_key".
+    scope: str = Field(primary_key=True, max_length=32)
+    # The client address or public key; a longer one is stored as its SHA-256.
+    key: str = Field(primary_key=True, max_length=128)
+    window_start: datetime = _ts(primary_key=True)
+    hits: int

@@ -53,7 +53,7 @@ async def post_form(request: Request) -> Response:
     }
     res = resources(request)
     try:
-        res.form_limiter.check(client_ip(request))
+        await res.form_limiter.hit(client_ip(request))
     except ApiError as error:
         page = _page(request, error.status, form_error=error.message, **context)
         page.headers.update(error.headers)

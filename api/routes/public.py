@@ -17,7 +17,7 @@ from store.models import Agent
 async def agent_for_key(request: Request) -> Agent:
     public_key = request.path_params["public_key"]
     # Per key as well as per address: many addresses flooding one form are limited too.
-    resources(request).public_key_limiter.check(f"key:{public_key}")
+    await resources(request).public_key_limiter.hit(f"key:{public_key}")
     agent = await db(request, lambda s: agents.get_by_public_key(s, public_key))
     if agent is None:
         raise ApiError(404, "unknown_public_key", "No agent has that public key.")
@@ -32,7 +32,7 @@ def check_honeypot(form: FormSubmission) -> None:
 async def submit_form(request: Request) -> Response:
     res = resources(request)
     # Counted before anything else, so a flood of bad requests is limited too.
-    res.form_limiter.check(client_ip(request))
+    await res.form_limiter.hit(client_ip(request))
     agent = await agent_for_key(request)
     form = parse(FormSubmission, await json_body(request))
     check_honeypot(form)
@@ -56,7 +56,7 @@ async def form_status(request: Request) -> Response:
 async def escalate(request: Request) -> Response:
     """What the widget must do when the assistant gives up, as the agent's behaviour says."""
     res = resources(request)
-    res.escalation_limiter.check(client_ip(request))
+    await res.escalation_limiter.hit(client_ip(request))
     agent = await agent_for_key(request)
     escalation = parse(Escalation, await json_body(request, max_bytes=MAX_ESCALATION_BYTES))
     mode = agent.escalation_mode

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -80,6 +81,9 @@ async def api(
     settings = make_api_settings(api_worker)
     agent, token = make_agent(postgres_engine)
     app = create_app(settings, dev_server_env.client, engine=postgres_engine)
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5555))
+    # An address of its own per test: on PostgreSQL the rate limits are counted in the
+    # database (api/limits.py), so tests sharing one address would share one allowance.
+    address = "2001:db8::" + ":".join(secrets.token_hex(2) for _ in range(3))
+    transport = httpx.ASGITransport(app=app, client=(address, 5555))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield Api(client, app, agent, token, postgres_engine, settings)

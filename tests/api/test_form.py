@@ -150,7 +150,9 @@ async def test_rate_limit_is_429_with_retry_after(
         limited = await client.post(api.form_url(), json=FORM)
     assert codes == [201, 201, 201, 429]
     assert limited.status_code == 429
-    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    # Within the minute in memory; up to a minute and a third for 3 a minute on PostgreSQL,
+    # whose sliding-window counter spreads the last minute's hits evenly (api/limits.py).
+    assert 1 <= int(limited.headers["retry-after"]) <= 80
     assert limited.json()["error"]["code"] == "rate_limited"
 
 
