@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import Engine
 
 from activities.intake import IntakeActivities
-from activities.mailbox import MailboxActivities, ProviderFactory
+from activities.mailbox import MailboxActivities
 from core.crypto import Cipher
 from core.settings import Settings
+from providers.cache import ProviderFactory
 from providers.registry import build_provider
 
 

@@ -11,6 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from core import metrics
+from domain.outcomes import TicketSource
 from store import agents, tickets
 from store.db import transaction
 from store.tickets import NewMessage, NewTicket
@@ -30,8 +31,10 @@ class IntakeMessage:
 
 @dataclass
 class CreateIntakeTicketInput:
+    """One submission (the `IntakeWorkflow`'s input too) or one batch of its messages."""
+
     agent_id: str
-    source: str  # "form" or "widget"
+    source: TicketSource  # form or widget
     reference: str
     title: str
     description: str

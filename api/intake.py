@@ -20,6 +20,7 @@ from api.errors import ApiError
 from api.schemas import Escalation, FormSubmission
 from core.settings import Settings
 from core.temporal import AGENT_ID
+from domain.outcomes import TicketSource
 from store.models import Agent
 from workflows.intake import (
     ADD_MESSAGES_SIGNAL,
@@ -56,7 +57,7 @@ async def submit_form(
     reference = form_reference(agent.id, form)
     intake = IntakeInput(
         agent_id=agent.id,
-        source="form",
+        source=TicketSource.FORM,
         reference=reference,
         title=form.subject,
         description=form.description,
@@ -91,7 +92,7 @@ def escalation_intake(agent: Agent, escalation: Escalation) -> IntakeInput:
         first_words = first_words[: TITLE_LENGTH - 1].rstrip() + "…"
     return IntakeInput(
         agent_id=agent.id,
-        source="widget",
+        source=TicketSource.WIDGET,
         reference=escalation.conversation_id,
         title=f"Chat: {first_words}" if first_words else "Chat escalation",
         description=escalation.reason

@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from api.routes.mailboxes import MIN_INTERVAL, ConnectRequest, MailboxPatch
+from api.routes.mailboxes import ConnectRequest, MailboxPatch
 from api.schemas import BehaviourUpdate, Escalation, FormSubmission, TicketPatch
+from domain import poll_interval
 
 JSON = "application/json"
 Schema = dict[str, Any]
@@ -112,7 +113,7 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
             "address": STRING,
             "status": {"enum": ["active", "auth_expired", "disconnected"]},
             "allowed_senders": {"type": "array", "items": STRING},
-            "poll_interval_seconds": {"type": "integer", "minimum": MIN_INTERVAL},
+            "poll_interval_seconds": {"type": "integer", "minimum": poll_interval.MIN_SECONDS},
             "last_polled_at": _nullable(DATETIME),
             "last_error": _nullable(STRING),
             "counts": _object(

@@ -1,10 +1,11 @@
 """The floor for `bench.ingest`: a mailbox backlog read by a plain loop, no Temporal.
 
-The same work as `MailboxActivities.fetch_new_mail`, `filter_mail` and `create_tickets` in the
-same order: the provider client from `providers.registry.build_provider` with credentials from
-the same OAuth code exchange, pages of 100, and the very functions the activities wrap
-(`activities.mail_steps`: `inbound_row`, `store_page`, `filter_rows`, `make_tickets`), with the
-same transactions. What is left out is Temporal: no workflow, no activity tasks, no heartbeats.
+The same work as `MailboxActivities.fetch_new_mail` and `create_tickets` in the same order:
+the provider client from `providers.registry.build_provider` (through the same cache) with
+credentials from the same OAuth code exchange, the workflow's page size, and the very
+functions the activities wrap (`ingest.fetch.fetch_into_ledger`, `ingest.tickets.make_tickets`),
+with the same transactions. What is left out is Temporal: no workflow, no activity tasks, no
+heartbeats.
 """
 
 from __future__ import annotations
@@ -13,18 +14,19 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from activities.mail_steps import filter_rows, inbound_row, make_tickets, store_page
 from activities.mailbox_types import FetchInput
 from core.crypto import Cipher
 from core.settings import Settings
+from ingest.fetch import fetch_into_ledger
+from ingest.tickets import make_tickets
 from providers import google_oauth, microsoft_oauth
 from providers.base import Credentials
+from providers.cache import ProviderCache
 from providers.registry import build_provider
 from store import mailboxes
 from store.db import make_engine, transaction
@@ -103,44 +105,21 @@ def run_baseline(
                 credentials_encrypted=cipher.encrypt_credentials(known),
             )
             mailbox_id = mailbox.id
-            connected_at = mailbox.updated_at
-        provider = build_provider(settings, provider_name, known)
-        since = _aware(connected_at) - timedelta(days=settings.initial_import_days)
-        cursor = provider.initial_cursor(since)
+        providers = ProviderCache(settings, lambda: cipher, build_provider)
         while True:
             # fetch_new_mail
-            with transaction(engine) as session:
-                box = mailboxes.get_for_worker(session, mailbox_id)
-                assert box is not None
-            page = provider.fetch_page(cursor, PAGE_SIZE)
-            rows = [inbound_row(message) for message in page.messages]
-            latest = provider.credentials()
-            rotated = latest.refresh_token != known.refresh_token
-            ids: list[str] = []
-            if rows or page.next_cursor != cursor or rotated:
-                encrypted = cipher.encrypt_credentials(latest) if rotated else None
-                stored = store_page(
-                    engine,
-                    mailbox_id,
-                    rows,
-                    next_cursor=page.next_cursor,
-                    credentials_encrypted=encrypted,
-                )
-                assert stored is not None
-                ids = stored
-                if rotated:
-                    known = latest
-            cursor = page.next_cursor
-            # filter_mail, then create_tickets
-            kept = filter_rows(engine, mailbox_id, ids, _no_heartbeat)
+            page = fetch_into_ledger(
+                engine, settings, providers, lambda: cipher, mailbox_id, PAGE_SIZE
+            )
+            # create_tickets
             made = make_tickets(
                 engine,
                 mailbox_id,
-                kept.accepted_ids,
+                page.ledger_ids,
                 flood_limit=settings.flood_limit_per_hour,
                 heartbeat=_no_heartbeat,
             )
-            counts["skipped"] += kept.skipped + made.skipped
+            counts["skipped"] += made.skipped
             counts["tickets_created"] += made.tickets_created
             counts["appended"] += made.appended
             counts["failed"] += made.failed
@@ -156,7 +135,3 @@ def run_baseline(
 
 def _no_heartbeat() -> None:
     pass
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

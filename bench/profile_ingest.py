@@ -31,8 +31,8 @@ PROFILED = "support-profiled@acme.example"
 HOT_SPOTS = {
     "normalise_email": ("domain/mime.py", "normalise_email"),
     "read_headers": ("domain/mime.py", "read_headers"),
-    "process_batch": ("activities/mail_tickets.py", "process_batch"),
-    "filter_rows": ("activities/mail_steps.py", "filter_rows"),
+    "process_batch": ("ingest/batch.py", "process_batch"),
+    "fetch_into_ledger": ("ingest/fetch.py", "fetch_into_ledger"),
     "insert_new": ("store/ledger.py", "insert_new"),
     "fetch_page": (None, "fetch_page"),
     "commit": ("sqlalchemy/orm/session.py", "commit"),

@@ -30,6 +30,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, text
 
+from domain.outcomes import MailboxStatus, Outcome, SkipReason, TicketSource
+
 log = logging.getLogger("deskclone.metrics")
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -71,12 +73,6 @@ _counters: dict[str, Counter] = {
     name: Counter(name, doc, labels, registry=REGISTRY) for name, (doc, labels) in COUNTERS.items()
 }
 
-# Skip reason categories (the ledger keeps the full sentence).
-SKIP_TOO_LARGE = "too_large"
-SKIP_SENDER_NOT_ALLOWED = "sender_not_allowed"
-SKIP_DUPLICATE = "duplicate"
-# Loop guard categories are domain.loop_guards.LoopOutcome values:
-# own_mail, bounce, auto_reply, mailing_list.
 
 _temporal_lock = threading.Lock()
 _temporal_counters: dict[str, Any] = {}
@@ -107,17 +103,17 @@ def ticket_created(source: str) -> None:
     _count("deskclone_tickets_created", source=source)
 
 
-def message_skipped(reason: str) -> None:
+def message_skipped(reason: SkipReason) -> None:
     _count("deskclone_messages_skipped", reason=reason)
 
 
-def mail_outcome(outcome: str | None) -> None:
-    """The outcome `create_tickets` wrote for one ledger row (None: a retry found it done)."""
-    if outcome == "ticket_created":
-        ticket_created("email")
-    elif outcome == "skipped":
-        message_skipped(SKIP_DUPLICATE)
-    elif outcome == "failed":
+def mail_outcome(outcome: Outcome, skip: SkipReason | None = None) -> None:
+    """The outcome the ingest pipeline wrote for one ledger row, and why when it skipped it."""
+    if outcome is Outcome.TICKET_CREATED:
+        ticket_created(TicketSource.EMAIL)
+    elif outcome is Outcome.SKIPPED and skip is not None:
+        message_skipped(skip)
+    elif outcome is Outcome.FAILED:
         _count("deskclone_messages_failed")
 
 
@@ -129,7 +125,7 @@ def mailbox_polled(provider: str, result: str = "ok") -> None:
 
 
 def mailbox_status_changed(provider: str, old: str, new: str) -> None:
-    if new == "auth_expired" and old != new:
+    if new == MailboxStatus.AUTH_EXPIRED and old != new:
         _count("deskclone_mailboxes_auth_expired", provider=provider)
 
 

@@ -53,14 +53,14 @@ _REPORT_TYPE = re.compile(r"report-type\s*=\s*\"?([A-Za-z0-9_-]+)", re.IGNORECAS
 
 def check_loop(email: NormalisedEmail, mailbox_address: str) -> LoopVerdict:
     """Accept the email, or say which loop rule refuses it and why."""
-    for rule in (_own_mail, _bounce, _auto_reply, _mailing_list, _null_return_path):
+    for rule in RULES:
         verdict = rule(email, mailbox_address)
         if verdict is not None:
             return verdict
     return LoopVerdict(LoopOutcome.ACCEPT, None, "no sign of an automatic or looping email")
 
 
-def _own_mail(email: NormalisedEmail, mailbox_address: str) -> LoopVerdict | None:
+def own_mail(email: NormalisedEmail, mailbox_address: str) -> LoopVerdict | None:
     sender = (email.from_address or "").strip().lower()
     mailbox = mailbox_address.strip().lower()
     if not sender or not mailbox:
@@ -84,7 +84,7 @@ def _own_mail(email: NormalisedEmail, mailbox_address: str) -> LoopVerdict | Non
     return None
 
 
-def _bounce(email: NormalisedEmail, _mailbox: str) -> LoopVerdict | None:
+def bounce(email: NormalisedEmail, _mailbox: str) -> LoopVerdict | None:
     report_type = _report_type(email)
     if report_type == "delivery-status":
         return LoopVerdict(
@@ -116,7 +116,7 @@ def _bounce(email: NormalisedEmail, _mailbox: str) -> LoopVerdict | None:
     return None
 
 
-def _auto_reply(email: NormalisedEmail, _mailbox: str) -> LoopVerdict | None:
+def auto_reply(email: NormalisedEmail, _mailbox: str) -> LoopVerdict | None:
     submitted = _first_token(_value(email, "auto-submitted"))
     if submitted and submitted not in _NEGATIVE:
         return LoopVerdict(
@@ -157,7 +157,7 @@ def _auto_reply(email: NormalisedEmail, _mailbox: str) -> LoopVerdict | None:
     return None
 
 
-def _mailing_list(email: NormalisedEmail, _mailbox: str) -> LoopVerdict | None:
+def mailing_list(email: NormalisedEmail, _mailbox: str) -> LoopVerdict | None:
     for header in ("precedence", "x-precedence"):
         if _first_token(_value(email, header)) == "list":
             return LoopVerdict(
@@ -181,7 +181,7 @@ def _mailing_list(email: NormalisedEmail, _mailbox: str) -> LoopVerdict | None:
     return None
 
 
-def _null_return_path(email: NormalisedEmail, _mailbox: str) -> LoopVerdict | None:
+def null_return_path(email: NormalisedEmail, _mailbox: str) -> LoopVerdict | None:
     # Last because RFC 3834 also asks auto-replies for an empty return path: when the
     # headers above did not say more, an empty one still means "do not answer me".
     return_path = email.header("return-path")
@@ -212,3 +212,7 @@ def _report_type(email: NormalisedEmail) -> str | None:
         return None
     match = _REPORT_TYPE.search(email.header("content-type") or "")
     return match.group(1).lower() if match else None
+
+
+# From the most certain to the least; domain.filters runs each as a filter of its own.
+RULES = (own_mail, bounce, auto_reply, mailing_list, null_return_path)

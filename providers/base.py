@@ -15,13 +15,19 @@ from typing import Protocol
 class ProviderError(Exception):
     """Base of every classified provider failure."""
 
+    kind = "error"  # the `kind` / `result` label of the provider metrics
+
 
 class AuthExpired(ProviderError):
     """The provider refuses the stored credentials; only a new consent (Reconnect) helps."""
 
+    kind = "auth_expired"
+
 
 class Throttled(ProviderError):
     """Slow down: retry no sooner than `retry_after` seconds (None: the provider did not say)."""
+
+    kind = "throttled"
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -30,6 +36,8 @@ class Throttled(ProviderError):
 
 class Transient(ProviderError):
     """Worth retrying with backoff: 5xx, timeouts, resets, refused connections."""
+
+    kind = "transient"
 
 
 class CursorExpired(ProviderError):

@@ -7,10 +7,6 @@ environment (research/providers.md §2.4); the two requests here are simple.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -20,37 +16,15 @@ import httpx
 from core.settings import Settings
 from providers.base import Credentials
 from providers.google_transport import httpx_client
-from providers.oauth_common import json_object
+from providers.oauth_common import Grant, OAuthError, json_object, new_pkce_pair
+
+__all__ = ["GMAIL_SCOPES", "OAuthError", "authorization_url", "exchange_code", "new_pkce_pair"]
 
 GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
 GMAIL_SCOPES = (GMAIL_READONLY, "openid", "email")
 #: Full mail access; every other Gmail scope is `.../auth/gmail.<name>`.
 _FULL_MAIL_SCOPE = "https://mail.google.com/"
 _GMAIL_SCOPE_PREFIX = "https://www.googleapis.com/auth/gmail."
-
-
-class OAuthError(Exception):
-    """The connect flow failed; `message` is meant for the person connecting the mailbox."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True)
-class GoogleGrant:
-    credentials: Credentials
-    #: The mailbox address, as the Gmail profile reports it (authoritative).
-    email: str
-    scopes: tuple[str, ...]
-
-
-def new_pkce_pair() -> tuple[str, str]:
-    """(code_verifier, S256 code_challenge) as RFC 7636 makes them."""
-    verifier = secrets.token_urlsafe(64)  # 86 characters, within 43..128
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return verifier, base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
 def authorization_url(
@@ -82,9 +56,7 @@ def authorization_url(
     return settings.google_auth_uri + separator + urlencode(params)
 
 
-def exchange_code(
-    settings: Settings, *, code: str, code_verifier: str, redirect_uri: str
-) -> GoogleGrant:
+def exchange_code(settings: Settings, *, code: str, code_verifier: str, redirect_uri: str) -> Grant:
     """Trade the callback's code for tokens, check what was granted, find the mailbox."""
     form = {
         "grant_type": "authorization_code",
@@ -122,7 +94,7 @@ def exchange_code(
         expires_at=expires_at,
         scopes=scopes,
     )
-    return GoogleGrant(credentials=credentials, email=email, scopes=scopes)
+    return Grant(credentials=credentials, email=email, scopes=scopes)
 
 
 def _token_request(client: httpx.Client, url: str, form: dict[str, str]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ The same shapes as `providers.google_oauth`, so the API treats both alike:
 2. `authorization_url(settings, state=..., code_challenge=challenge, redirect_uri=...,
    login_hint=...)` -> the URL to send the browser to.
 3. On the callback, after checking `state`: `exchange_code(settings, code=...,
-   code_verifier=verifier, redirect_uri=...)` -> `MicrosoftGrant`, or `OAuthError`.
+   code_verifier=verifier, redirect_uri=...)` -> `Grant`, or `OAuthError`.
 
 The OpenID nonce needs no storage of its own: it is derived from the PKCE challenge,
 itself the hash of the stored verifier (OIDC Core §15.5.2 suggests exactly this:
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -36,7 +35,6 @@ import msal  # type: ignore[import-untyped]
 
 from core.settings import Settings
 from providers.base import Credentials
-from providers.google_oauth import OAuthError, new_pkce_pair
 from providers.graph_client import graph_ssl_context
 from providers.microsoft_auth import (
     GRAPH_SCOPES,
@@ -47,11 +45,16 @@ from providers.microsoft_auth import (
     msal_app,
     serialize_cache,
 )
-from providers.oauth_common import json_object
+from providers.oauth_common import (
+    Grant,
+    OAuthError,
+    json_object,
+    new_pkce_pair,
+    pkce_challenge,
+)
 
 __all__ = [
     "AUTHORIZATION_SCOPES",
-    "MicrosoftGrant",
     "OAuthError",
     "authorization_url",
     "exchange_code",
@@ -67,14 +70,6 @@ MAIL_READ = "mail.read"
 _CHECKED_STATE = "checked-by-caller"
 
 
-@dataclass(frozen=True)
-class MicrosoftGrant:
-    credentials: Credentials
-    #: The mailbox address, as Graph's `/me` reports it (`mail`, else `userPrincipalName`).
-    email: str
-    scopes: tuple[str, ...]
-
-
 def _raw_nonce(code_challenge: str) -> str:
     digest = hashlib.sha256(b"deskclone-oidc-nonce:" + code_challenge.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
@@ -83,11 +78,6 @@ def _raw_nonce(code_challenge: str) -> str:
 def _nonce_in_request(raw_nonce: str) -> str:
     # MSAL sends the SHA-256 hex of its nonce and expects that back in the id_token.
     return hashlib.sha256(raw_nonce.encode("ascii")).hexdigest()
-
-
-def _challenge(verifier: str) -> str:
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
 def authorization_url(
@@ -117,9 +107,7 @@ def authorization_url(
     return endpoint + "?" + urlencode(params)
 
 
-def exchange_code(
-    settings: Settings, *, code: str, code_verifier: str, redirect_uri: str
-) -> MicrosoftGrant:
+def exchange_code(settings: Settings, *, code: str, code_verifier: str, redirect_uri: str) -> Grant:
     """Trade the callback's code for tokens, check what was granted, find the mailbox."""
     flow = {
         # The keys MSAL's initiate_auth_code_flow stores; acquire_token_by_auth_code_flow
@@ -129,7 +117,7 @@ def exchange_code(
         "redirect_uri": redirect_uri,
         "scope": list(AUTHORIZATION_SCOPES),
         "code_verifier": code_verifier,
-        "nonce": _raw_nonce(_challenge(code_verifier)),
+        "nonce": _raw_nonce(pkce_challenge(code_verifier)),
         "claims_challenge": None,
     }
     cache = msal.SerializableTokenCache()
@@ -177,7 +165,7 @@ def exchange_code(
         expires_at=expires_at,
         scopes=scopes,
     )
-    return MicrosoftGrant(credentials=credentials, email=email, scopes=scopes)
+    return Grant(credentials=credentials, email=email, scopes=scopes)
 
 
 def _unavailable(error: BaseException, status: int | None) -> OAuthError:

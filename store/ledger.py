@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
+from domain.outcomes import Outcome, SkipReason
 from store.models import InboundMessage, Ticket, TicketMessage, new_id, utcnow
 
 
@@ -49,7 +50,7 @@ def insert_new(
             "received_at": r.received_at,
             "size": len(r.raw),
             "raw": r.raw,
-            "outcome": "pending",
+            "outcome": Outcome.PENDING,
             "created_at": now,
         }
         for r in rows
@@ -70,7 +71,7 @@ def insert_new(
 
 
 def rows(
-    session: Session, ids: Sequence[str], *, outcome: str | None = None
+    session: Session, ids: Sequence[str], *, outcome: Outcome | None = None
 ) -> list[InboundMessage]:
     """Rows by id in the order given (optionally only those with `outcome`)."""
     if not ids:
@@ -86,7 +87,9 @@ def pending_ids(session: Session, mailbox_id: str, limit: int) -> list[str]:
     return list(
         session.exec(
             select(InboundMessage.id)
-            .where(InboundMessage.mailbox_id == mailbox_id, InboundMessage.outcome == "pending")
+            .where(
+                InboundMessage.mailbox_id == mailbox_id, InboundMessage.outcome == Outcome.PENDING
+            )
             .order_by(col(InboundMessage.created_at))
             .limit(limit)
         ).all()
@@ -96,12 +99,14 @@ def pending_ids(session: Session, mailbox_id: str, limit: int) -> list[str]:
 def mark(
     session: Session,
     row: InboundMessage,
-    outcome: str,
+    outcome: Outcome,
     reason: str | None = None,
     ticket_id: str | None = None,
+    skip_reason: SkipReason | None = None,
 ) -> None:
     row.outcome = outcome
     row.reason = reason
+    row.skip_reason = skip_reason
     row.ticket_id = ticket_id
     row.processed_at = utcnow()
     session.add(row)

@@ -8,9 +8,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from domain.outcomes import FINAL_OUTCOMES, MailboxStatus, Outcome
 from store.models import InboundMessage, Mailbox, OAuthState, utcnow
-
-OUTCOMES = ("ticket_created", "appended", "skipped", "failed")
 
 
 def get(session: Session, agent_id: str, mailbox_id: str) -> Mailbox | None:
@@ -27,7 +26,7 @@ def get_for_worker(session: Session, mailbox_id: str) -> Mailbox | None:
 def list_for_agent(session: Session, agent_id: str) -> Sequence[Mailbox]:
     return session.exec(
         select(Mailbox)
-        .where(Mailbox.agent_id == agent_id, Mailbox.status != "disconnected")
+        .where(Mailbox.agent_id == agent_id, Mailbox.status != MailboxStatus.DISCONNECTED)
         .order_by(col(Mailbox.created_at))
     ).all()
 
@@ -50,12 +49,12 @@ def connect(
     Returns the mailbox and whether it needs a fresh sync cursor (new or was disconnected).
     """
     mailbox = find_by_address(session, agent_id, provider, address)
-    fresh = mailbox is None or mailbox.status == "disconnected"
+    fresh = mailbox is None or mailbox.status == MailboxStatus.DISCONNECTED
     if mailbox is None:
         mailbox = Mailbox(agent_id=agent_id, provider=provider, address=address.lower())
     if fresh:
         mailbox.cursor = None
-    mailbox.status = "active"
+    mailbox.status = MailboxStatus.ACTIVE
     mailbox.last_error = None
     mailbox.credentials_encrypted = credentials_encrypted
     mailbox.updated_at = utcnow()
@@ -67,7 +66,7 @@ def connect(
 def reconnect(session: Session, mailbox: Mailbox, credentials_encrypted: str) -> Mailbox:
     """New credentials for the same mailbox: every setting and the cursor stay as they were."""
     mailbox.credentials_encrypted = credentials_encrypted
-    mailbox.status = "active"
+    mailbox.status = MailboxStatus.ACTIVE
     mailbox.last_error = None
     mailbox.updated_at = utcnow()
     session.add(mailbox)
@@ -93,11 +92,11 @@ def update_settings(
 
 
 def set_status(
-    session: Session, mailbox: Mailbox, status: str, last_error: str | None = None
+    session: Session, mailbox: Mailbox, status: MailboxStatus, last_error: str | None = None
 ) -> Mailbox:
     mailbox.status = status
     mailbox.last_error = last_error
-    if status == "disconnected":
+    if status == MailboxStatus.DISCONNECTED:
         # A disconnected mailbox keeps no way to read mail.
         mailbox.credentials_encrypted = None
     mailbox.updated_at = utcnow()
@@ -125,8 +124,10 @@ def record_poll(
     session.flush()
 
 
-def counts(session: Session, mailbox_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-    result = {mid: dict.fromkeys(OUTCOMES, 0) for mid in mailbox_ids}
+def counts(session: Session, mailbox_ids: Sequence[str]) -> dict[str, dict[Outcome, int]]:
+    result: dict[str, dict[Outcome, int]] = {
+        mid: dict.fromkeys(FINAL_OUTCOMES, 0) for mid in mailbox_ids
+    }
     if not mailbox_ids:
         return result
     rows = session.exec(
@@ -135,8 +136,8 @@ def counts(session: Session, mailbox_ids: Sequence[str]) -> dict[str, dict[str, 
         .group_by(col(InboundMessage.mailbox_id), col(InboundMessage.outcome))
     ).all()
     for mailbox_id, outcome, count in rows:
-        if outcome in OUTCOMES:
-            result[mailbox_id][outcome] = count
+        if outcome in FINAL_OUTCOMES:
+            result[mailbox_id][Outcome(outcome)] = count
     return result
 
 
@@ -157,10 +158,7 @@ def take_oauth_state(session: Session, state: str, provider: str) -> OAuthState 
     row.used_at = utcnow()
     session.add(row)
     session.flush()
-    expires = (
-        row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=utcnow().tzinfo)
-    )
-    return row if expires > utcnow() else None
+    return row if row.expires_at > utcnow() else None
 
 
 def reencrypt_secrets(session: Session, rotate: Callable[[str], str]) -> int:

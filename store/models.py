@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
+
+from domain import poll_interval
+from domain.outcomes import MailboxStatus, Outcome, SkipReason, TicketSource, TicketStatus
 
 
 def new_id() -> str:
@@ -18,8 +22,48 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class AwareDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp that leaves the store timezone-aware on every database: PostgreSQL keeps
+    the zone, SQLite keeps none, so what it hands back is read as the UTC it was stored in."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None and dialect.name == "sqlite":
+            return value.astimezone(UTC)
+        return value
+
+    def process_result_value(
+        self,
+        value: datetime | None,
+        dialect: sa.Dialect,  # noqa: ARG002
+    ) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Named(sa.TypeDecorator[StrEnum]):
+    """A `StrEnum` kept as its plain string (the column stays VARCHAR, no database enum) and
+    read back as the member, so code compares and mypy checks named values."""
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:  # noqa: ARG002
+        return None if value is None else str(self.enum(value))
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> StrEnum | None:  # noqa: ARG002
+        return None if value is None else self.enum(value)
+
+
 def _ts(**kwargs: Any) -> Any:
-    return Field(sa_type=sa.DateTime(timezone=True), **kwargs)
+    return Field(sa_type=AwareDateTime(), **kwargs)
 
 
 class Agent(SQLModel, table=True):
@@ -52,9 +96,9 @@ class Ticket(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     agent_id: str = Field(foreign_key="agents.id", index=True, max_length=36)
     number: int
-    source: str = Field(max_length=16)
+    source: TicketSource = Field(sa_type=Named(TicketSource))
     source_ref: str = Field(max_length=255)
-    status: str = Field(default="open", max_length=16)
+    status: TicketStatus = Field(default=TicketStatus.OPEN, sa_type=Named(TicketStatus))
     requester_email: str | None = Field(default=None, max_length=320)
     requester_name: str | None = Field(default=None, max_length=200)
     title: str = Field(max_length=500)
@@ -115,10 +159,9 @@ class Mailbox(SQLModel, table=True):
     agent_id: str = Field(foreign_key="agents.id", index=True, max_length=36)
     provider: str = Field(max_length=16)
     address: str = Field(max_length=320)
-    # "active", "auth_expired", "disconnected"
-    status: str = Field(default="active", max_length=16)
+    status: MailboxStatus = Field(default=MailboxStatus.ACTIVE, sa_type=Named(MailboxStatus))
     allowed_senders: list[str] = Field(default_factory=list, sa_type=sa.JSON)
-    poll_interval_seconds: int = Field(default=60)
+    poll_interval_seconds: int = Field(default=poll_interval.DEFAULT_SECONDS)
     # The provider's opaque sync cursor; advanced only after the mail it covers is stored.
     cursor: str | None = Field(default=None, sa_type=sa.Text)
     # Fernet token of the provider credentials (refresh token and all); never stored plain.
@@ -156,12 +199,11 @@ class InboundMessage(SQLModel, table=True):
     received_at: datetime | None = _ts(default=None, nullable=True)
     size: int = Field(default=0)
     raw: bytes = Field(sa_type=sa.LargeBinary)
-    # "pending", "ticket_created", "appended", "skipped", "failed"
-    outcome: str = Field(default="pending", max_length=16)
+    outcome: Outcome = Field(default=Outcome.PENDING, sa_type=Named(Outcome))
     reason: str | None = Field(default=None, sa_type=sa.Text)
     # Why a skipped email was skipped, as a name (domain.outcomes.SkipReason); `reason` says
     # it in a sentence.
-    skip_reason: str | None = Field(default=None, max_length=32)
+    skip_reason: SkipReason | None = Field(default=None, sa_type=Named(SkipReason, 32))
     ticket_id: str | None = Field(default=None, max_length=36)
     created_at: datetime = _ts(default_factory=utcnow)
     processed_at: datetime | None = _ts(default=None, nullable=True)

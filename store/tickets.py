@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from domain.outcomes import TicketSource, TicketStatus
 from store.models import Agent, Ticket, TicketEvent, TicketMessage, utcnow
 
 
@@ -27,7 +28,7 @@ class NewMessage:
 @dataclass(frozen=True)
 class NewTicket:
     agent_id: str
-    source: str
+    source: TicketSource
     source_ref: str
     title: str
     description: str
@@ -237,7 +238,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def set_status(session: Session, ticket: Ticket, status: str) -> Ticket:
+def set_status(session: Session, ticket: Ticket, status: TicketStatus) -> Ticket:
     if ticket.status != status:
         ticket.status = status
         ticket.updated_at = utcnow()

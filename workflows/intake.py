@@ -9,7 +9,7 @@ the same task, so a signal arriving at the very end is still drained.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import replace
 
 from temporalio import workflow
 
@@ -34,23 +34,9 @@ def widget_workflow_id(conversation_id: str) -> str:
     return f"intake:widget:{conversation_id}"
 
 
-@dataclass
-class IntakeInput:
-    agent_id: str
-    source: str  # "form" or "widget"
-    reference: str
-    title: str
-    description: str
-    requester_email: str | None
-    requester_name: str | None
-    messages: list[IntakeMessage] = field(default_factory=list)
-
-
-@dataclass
-class IntakeResult:
-    ticket_id: str
-    ticket_number: int
-    created: bool
+# The workflow's input and result are its activity's: one submission, one ticket.
+IntakeInput = CreateIntakeTicketInput
+IntakeResult = CreateIntakeTicketResult
 
 
 @workflow.defn(name="IntakeWorkflow")
@@ -71,16 +57,7 @@ class IntakeWorkflow:
             batch, self._pending = self._pending, []
             made: CreateIntakeTicketResult = await workflow.execute_activity_method(
                 IntakeActivities.create_ticket,
-                CreateIntakeTicketInput(
-                    agent_id=inp.agent_id,
-                    source=inp.source,
-                    reference=inp.reference,
-                    title=inp.title,
-                    description=inp.description,
-                    requester_email=inp.requester_email,
-                    requester_name=inp.requester_name,
-                    messages=batch,
-                ),
+                replace(inp, messages=batch),
                 start_to_close_timeout=DATABASE_WRITE_TIMEOUT,
                 retry_policy=DATABASE_WRITE_RETRY,
             )

@@ -24,6 +24,8 @@ with workflow.unsafe.imports_passed_through():
         FilterInput,
         SetStatusInput,
     )
+    from domain.outcomes import MailboxStatus
+    from providers.registry import provider_info
     from workflows.mailbox_state import MailboxInput, MailboxState, SettingsChanged
     from workflows.policies import (
         DATABASE_WRITE_RETRY,
@@ -84,18 +86,18 @@ class MailboxWorkflow:
     async def run(self, inp: MailboxInput) -> MailboxState:
         polls_this_run = 0
         while not self._disconnected:
-            if self.s.status == "auth_expired":
+            if self.s.status == MailboxStatus.AUTH_EXPIRED:
                 # No timer and no provider call: only a person's consent can help.
                 await workflow.wait_condition(lambda: self._reconnected or self._disconnected)
                 if self._disconnected:
                     break
-                await self._set_status("active", None)
+                await self._set_status(MailboxStatus.ACTIVE, None)
             # Cleared before the poll, not after: a "poll now" or a settings change that
             # arrives while this poll runs must wake the next one, not be forgotten.
             self._reconnected = self._poll_now = self._settings_changed = False
             more = await self._poll_once()
             polls_this_run += 1
-            if self.s.status == "auth_expired" or self._disconnected:
+            if self.s.status == MailboxStatus.AUTH_EXPIRED or self._disconnected:
                 continue
             if more and not self._disconnected:
                 continue  # a backlog: fetch the next page at once
@@ -121,8 +123,8 @@ class MailboxWorkflow:
                 if not (self._disconnected or self._reconnected or self._poll_now):
                     workflow.continue_as_new(MailboxInput(self.s, inp.polls_per_run))
         # The database row was marked by the API; the search attribute tells operators.
-        workflow.upsert_search_attributes([MAILBOX_STATUS.value_set("disconnected")])
-        self.s.status = "disconnected"
+        workflow.upsert_search_attributes([MAILBOX_STATUS.value_set(MailboxStatus.DISCONNECTED)])
+        self.s.status = MailboxStatus.DISCONNECTED
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.s
 
@@ -147,10 +149,11 @@ class MailboxWorkflow:
         except ActivityError as error:
             cause = error.cause
             if isinstance(cause, ApplicationError) and cause.type == "AuthExpired":
-                await self._set_status("auth_expired", _words_for_auth_expired(self.s.provider))
+                words = provider_info(self.s.provider).auth_expired_words()
+                await self._set_status(MailboxStatus.AUTH_EXPIRED, words)
                 return False
             self.s.last_error = _words_for_failure(cause)
-            await self._set_status("active", self.s.last_error)
+            await self._set_status(MailboxStatus.ACTIVE, self.s.last_error)
             return False
         self.s.polls += 1
         self.s.last_poll_at = workflow.now().isoformat()
@@ -165,29 +168,30 @@ class MailboxWorkflow:
         return fetched.more
 
     async def _process(self, ledger_ids: list[str]) -> None:
-        filtered = await workflow.execute_activity_method(
-            MailboxActivities.filter_mail,
-            FilterInput(self.s.mailbox_id, ledger_ids),
-            start_to_close_timeout=MAIL_PROCESSING_TIMEOUT,
-            heartbeat_timeout=MAIL_PROCESSING_HEARTBEAT,
-            retry_policy=DATABASE_WRITE_RETRY,
-        )
-        self.s.counts.skipped += filtered.skipped
-        if not filtered.accepted_ids:
-            return
+        # Runs recorded before the filters moved into `create_tickets` filter first, as
+        # they did; since then one activity decides and writes every email of the page.
+        if not workflow.patched("one-step-ingest"):
+            filtered = await workflow.execute_activity_method(
+                MailboxActivities.filter_mail,
+                FilterInput(self.s.mailbox_id, ledger_ids),
+                start_to_close_timeout=MAIL_PROCESSING_TIMEOUT,
+                heartbeat_timeout=MAIL_PROCESSING_HEARTBEAT,
+                retry_policy=DATABASE_WRITE_RETRY,
+            )
+            self.s.counts.skipped += filtered.skipped
+            ledger_ids = filtered.accepted_ids
+            if not ledger_ids:
+                return
         made = await workflow.execute_activity_method(
             MailboxActivities.create_tickets,
-            CreateTicketsInput(self.s.mailbox_id, filtered.accepted_ids),
+            CreateTicketsInput(self.s.mailbox_id, ledger_ids),
             start_to_close_timeout=MAIL_PROCESSING_TIMEOUT,
             heartbeat_timeout=MAIL_PROCESSING_HEARTBEAT,
             retry_policy=DATABASE_WRITE_RETRY,
         )
-        self.s.counts.tickets_created += made.tickets_created
-        self.s.counts.appended += made.appended
-        self.s.counts.skipped += made.skipped
-        self.s.counts.failed += made.failed
+        self.s.counts.add(made)
 
-    async def _set_status(self, status: str, last_error: str | None) -> None:
+    async def _set_status(self, status: MailboxStatus, last_error: str | None) -> None:
         await workflow.execute_activity_method(
             MailboxActivities.set_mailbox_status,
             SetStatusInput(self.s.mailbox_id, status, last_error),
@@ -198,11 +202,6 @@ class MailboxWorkflow:
             workflow.upsert_search_attributes([MAILBOX_STATUS.value_set(status)])
         self.s.status = status
         self.s.last_error = last_error
-
-
-def _words_for_auth_expired(provider: str) -> str:
-    name = "Google" if provider == "gmail" else "Microsoft"
-    return f"{name} no longer accepts this connection. Click Reconnect to sign in again."
 
 
 def _words_for_failure(cause: BaseException | None) -> str:

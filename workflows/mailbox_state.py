@@ -10,16 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from domain import poll_interval
+from domain.outcomes import MailboxStatus, MailCounts
+
 # Continue-As-New at the server's suggestion, or after this many polls in one run anyway.
 POLLS_PER_RUN = 500
-
-
-@dataclass
-class MailboxCounts:
-    tickets_created: int = 0
-    appended: int = 0
-    skipped: int = 0
-    failed: int = 0
 
 
 @dataclass
@@ -27,13 +22,13 @@ class MailboxState:
     mailbox_id: str
     agent_id: str
     provider: str
-    status: str = "active"  # "active", "auth_expired", "disconnected"
-    poll_interval_seconds: int = 60
+    status: MailboxStatus = MailboxStatus.ACTIVE
+    poll_interval_seconds: int = poll_interval.DEFAULT_SECONDS
     cursor: str | None = None
     last_poll_at: str | None = None  # ISO 8601, workflow time
     last_error: str | None = None
     polls: int = 0
-    counts: MailboxCounts = field(default_factory=MailboxCounts)
+    counts: MailCounts = field(default_factory=MailCounts)
 
 
 @dataclass

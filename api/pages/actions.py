@@ -1,24 +1,18 @@
-"""What the Sources buttons do. The same steps as the JSON API's handlers
-(`api/routes/mailboxes.py`), from the same parts: its OAuth start, `store.mailboxes`, the
-sender rule of `domain/` and `api.mailbox_control`; only the caller is the browser session.
-"""
+"""What the Sources buttons check before `api.mailbox_service` does the work: the connect form
+and a card's settings, worded for the person who typed them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
-from sqlmodel import Session
 from starlette.requests import Request
 
-from api import mailbox_control
-from api.deps import db, resources
-from api.errors import ApiError
-from api.routes.mailboxes import MAX_INTERVAL, MIN_INTERVAL, ConnectRequest, _authorization_url
+from api import mailbox_service
+from api.routes.mailboxes import ConnectRequest
+from domain import poll_interval
 from domain.senders import parse_allowed_senders
-from store import mailboxes
-from store.models import Agent, Mailbox
-from workflows.mailbox_state import SettingsChanged
+from store.models import Agent
 
 
 class ConnectRefused(Exception):
@@ -44,12 +38,7 @@ async def start_connect(request: Request, agent: Agent, provider: str, login_hin
                 field="login_hint",
             ) from error
         raise ConnectRefused("Choose Google or Outlook.") from error
-    return await _authorization_url(request, agent, body.provider, body.login_hint, None)
-
-
-async def start_reconnect(request: Request, agent: Agent, mailbox: Mailbox) -> str:
-    """The consent URL for this card's own account; completing it keeps every setting."""
-    return await _authorization_url(request, agent, mailbox.provider, mailbox.address, mailbox.id)
+    return await mailbox_service.start_connect(request, agent, body.provider, body.login_hint)
 
 
 @dataclass
@@ -76,53 +65,11 @@ class SettingsForm:
             form.errors["allowed_senders"] = " ".join(problems)
         else:
             form.senders = parse_allowed_senders([line for _, line in lines])
-        raw = interval_text.strip()
-        if not raw.isdigit() or not MIN_INTERVAL <= int(raw) <= MAX_INTERVAL:
+        try:
+            form.interval = poll_interval.parse(interval_text)
+        except ValueError:
             form.errors["poll_interval_seconds"] = (
-                f"Enter a whole number of seconds from {MIN_INTERVAL} to {MAX_INTERVAL}."
+                f"Enter a whole number of seconds from {poll_interval.MIN_SECONDS} "
+                f"to {poll_interval.MAX_SECONDS}."
             )
-        else:
-            form.interval = int(raw)
         return form
-
-
-async def save_settings(
-    request: Request, agent: Agent, mailbox: Mailbox, form: SettingsForm
-) -> Mailbox:
-    def update(session: Session) -> Mailbox:
-        row = mailboxes.get(session, agent.id, mailbox.id)
-        if row is None or row.status == "disconnected":
-            raise ApiError(404, "not_found", "This mailbox was disconnected in the meantime.")
-        return mailboxes.update_settings(
-            session, row, allowed_senders=form.senders, poll_interval_seconds=form.interval
-        )
-
-    updated = await db(request, update)
-    res = resources(request)
-    # Senders are read from the database at each filtering; the interval lives in the workflow.
-    await mailbox_control.signal(
-        res.temporal,
-        res.settings,
-        updated,
-        "settings_changed",
-        SettingsChanged(poll_interval_seconds=form.interval),
-    )
-    return updated
-
-
-async def poll_now(request: Request, mailbox: Mailbox) -> None:
-    if mailbox.status == "auth_expired":
-        raise ApiError(409, "auth_expired", "This mailbox must be reconnected before it can poll.")
-    res = resources(request)
-    await mailbox_control.signal(res.temporal, res.settings, mailbox, "poll_now")
-
-
-async def disconnect(request: Request, agent: Agent, mailbox: Mailbox) -> None:
-    def mark(session: Session) -> None:
-        row = mailboxes.get(session, agent.id, mailbox.id)
-        if row is not None and row.status != "disconnected":
-            mailboxes.set_status(session, row, "disconnected")
-
-    # The database first: a workflow that outlives a failed signal finds nothing to read.
-    await db(request, mark)
-    await mailbox_control.disconnect(resources(request).temporal, mailbox)

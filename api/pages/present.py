@@ -8,28 +8,32 @@ from typing import Any
 
 from api.pages.queries import MailboxRow
 from api.pages.render import ago, as_utc, iso, when
+from domain.outcomes import MailboxStatus, Outcome, TicketSource, TicketStatus
+from providers.registry import provider_info
 
-PROVIDERS = {"gmail": "Gmail", "outlook": "Outlook"}
-PROVIDER_COMPANIES = {"gmail": "Google", "outlook": "Microsoft"}
 MAILBOX_STATUSES = {
-    "active": "Active",
-    "auth_expired": "Auth Expired",
-    "disconnected": "Disconnected",
+    MailboxStatus.ACTIVE: "Active",
+    MailboxStatus.AUTH_EXPIRED: "Auth Expired",
+    MailboxStatus.DISCONNECTED: "Disconnected",
 }
 OUTCOMES = {
-    "ticket_created": "Ticket created",
-    "appended": "Added to a ticket",
-    "skipped": "Not a ticket",
-    "failed": "Failed",
-    "pending": "Waiting",
+    Outcome.TICKET_CREATED: "Ticket created",
+    Outcome.APPENDED: "Added to a ticket",
+    Outcome.SKIPPED: "Not a ticket",
+    Outcome.FAILED: "Failed",
+    Outcome.PENDING: "Waiting",
 }
-SOURCES = {"email": "Email", "form": "Form", "widget": "Chat"}
-TICKET_STATUSES = {"open": "Open", "pending": "Pending", "solved": "Solved"}
+SOURCES = {TicketSource.EMAIL: "Email", TicketSource.FORM: "Form", TicketSource.WIDGET: "Chat"}
+TICKET_STATUSES = {
+    TicketStatus.OPEN: "Open",
+    TicketStatus.PENDING: "Pending",
+    TicketStatus.SOLVED: "Solved",
+}
 COUNTS = (
-    ("tickets_created", "ticket_created", "Tickets created"),
-    ("appended", "appended", "Replies added"),
-    ("skipped", "skipped", "Not tickets"),
-    ("failed", "failed", "Failed"),
+    ("tickets_created", Outcome.TICKET_CREATED, "Tickets created"),
+    ("appended", Outcome.APPENDED, "Replies added"),
+    ("skipped", Outcome.SKIPPED, "Not tickets"),
+    ("failed", Outcome.FAILED, "Failed"),
 )
 
 
@@ -46,9 +50,8 @@ def problem_words(provider: str, status: str, last_error: str | None) -> str:
     """The card's trouble in words; the workflow already writes its errors for people."""
     if last_error:
         return sentence(last_error)
-    if status == "auth_expired":
-        company = PROVIDER_COMPANIES.get(provider, "The provider")
-        return f"{company} no longer accepts this connection. Click Reconnect to sign in again."
+    if status == MailboxStatus.AUTH_EXPIRED:
+        return provider_info(provider).auth_expired_words()
     return ""
 
 
@@ -75,7 +78,7 @@ class MailboxCard:
         return cls(
             id=m.id,
             provider=m.provider,
-            provider_name=PROVIDERS.get(m.provider, m.provider.title()),
+            provider_name=provider_info(m.provider).label,
             address=m.address,
             status=m.status,
             status_label=MAILBOX_STATUSES.get(m.status, m.status),

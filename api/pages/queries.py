@@ -8,27 +8,23 @@ from dataclasses import dataclass
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
+from domain.outcomes import Outcome
 from store import mailboxes, tickets
 from store.models import InboundMessage, Mailbox, Ticket, TicketMessage
 
-LEDGER_OUTCOMES = ("ticket_created", "appended", "skipped", "failed", "pending")
+LEDGER_OUTCOMES = tuple(Outcome)
 
 
 @dataclass(frozen=True)
 class MailboxRow:
     mailbox: Mailbox
-    counts: dict[str, int]
+    counts: dict[Outcome, int]
 
 
 def mailbox_rows(session: Session, agent_id: str) -> list[MailboxRow]:
     rows = mailboxes.list_for_agent(session, agent_id)
     counts = mailboxes.counts(session, [m.id for m in rows])
     return [MailboxRow(m, counts[m.id]) for m in rows]
-
-
-def connected_mailbox(session: Session, agent_id: str, mailbox_id: str) -> Mailbox | None:
-    mailbox = mailboxes.get(session, agent_id, mailbox_id)
-    return None if mailbox is None or mailbox.status == "disconnected" else mailbox
 
 
 def ticket_numbers(session: Session, agent_id: str, ticket_ids: Iterable[str]) -> dict[str, int]:

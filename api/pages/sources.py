@@ -9,11 +9,11 @@ from typing import Any
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from api import mailbox_control
+from api import mailbox_control, mailbox_service
 from api.deps import db, resources
 from api.pages import actions
 from api.pages.present import OUTCOMES, MailboxCard, sentence
-from api.pages.queries import LEDGER_OUTCOMES, connected_mailbox, ledger_page, mailbox_rows
+from api.pages.queries import LEDGER_OUTCOMES, ledger_page, mailbox_rows
 from api.pages.web import Page, json_endpoint, page
 from store.models import Mailbox
 
@@ -47,8 +47,7 @@ async def _cards(p: Page) -> list[MailboxCard]:
 
 
 async def _mailbox(p: Page) -> Mailbox | None:
-    mailbox_id = p.request.path_params["mailbox_id"]
-    return await db(p.request, lambda s: connected_mailbox(s, p.agent.id, mailbox_id))
+    return await mailbox_service.owned(p.request, p.agent, p.request.path_params["mailbox_id"])
 
 
 def _not_found(p: Page) -> Response:
@@ -113,7 +112,7 @@ async def reconnect(p: Page) -> Response:
     if mailbox is None:
         return _not_found(p)
     return RedirectResponse(
-        await actions.start_reconnect(p.request, p.agent, mailbox), status_code=303
+        await mailbox_service.start_reconnect(p.request, p.agent, mailbox), status_code=303
     )
 
 
@@ -127,7 +126,13 @@ async def save_settings(p: Page) -> Response:
         return await _sources_page(
             p, status_code=422, settings_errors={"mailbox": mailbox.id, "form": form}
         )
-    await actions.save_settings(p.request, p.agent, mailbox, form)
+    await mailbox_service.change_settings(
+        p.request,
+        p.agent,
+        mailbox,
+        allowed_senders=form.senders,
+        poll_interval_seconds=form.interval,
+    )
     return RedirectResponse(f"/sources?done=saved#mailbox-{mailbox.id}", status_code=303)
 
 
@@ -136,7 +141,7 @@ async def poll(p: Page) -> Response:
     mailbox = await _mailbox(p)
     if mailbox is None:
         return _not_found(p)
-    await actions.poll_now(p.request, mailbox)
+    await mailbox_service.poll_now(p.request, mailbox)
     return RedirectResponse(f"/sources?done=polling#mailbox-{mailbox.id}", status_code=303)
 
 
@@ -145,7 +150,7 @@ async def disconnect(p: Page) -> Response:
     mailbox = await _mailbox(p)
     if mailbox is None:
         return _not_found(p)
-    await actions.disconnect(p.request, p.agent, mailbox)
+    await mailbox_service.disconnect(p.request, p.agent, mailbox)
     return RedirectResponse("/sources?done=disconnected", status_code=303)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from urllib.parse import urlencode
 
 from sqlmodel import Session
@@ -12,6 +13,7 @@ from api.deps import db
 from api.pages.present import SOURCES, TICKET_STATUSES
 from api.pages.queries import mailbox_addresses, ticket_thread
 from api.pages.web import Page, page
+from domain.outcomes import TicketStatus
 from store import tickets
 from store.models import Ticket
 from store.tickets import TicketFilter
@@ -20,7 +22,7 @@ PAGE_SIZE = 25
 NOTICES = {"status": "Status updated."}
 
 
-def _choice(value: str | None, allowed: dict[str, str]) -> str | None:
+def _choice(value: str | None, allowed: Collection[str]) -> str | None:
     return value if value in allowed else None
 
 
@@ -113,7 +115,7 @@ async def set_status(p: Page) -> Response:
         found = tickets.get(session, p.agent.id, ticket_id)
         if found is None:
             return False
-        tickets.set_status(session, found, status)
+        tickets.set_status(session, found, TicketStatus(status))
         return True
 
     if not await db(p.request, update):

@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import secrets
-from datetime import datetime, timedelta
-from types import ModuleType
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt
-from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api import mailbox_control
+from api import cursors, mailbox_control, mailbox_service
 from api.deps import db, json_body, require_agent, resources
 from api.errors import ApiError
 from api.schemas import iso, parse
-from core.crypto import Cipher, SecretsUnavailable
+from domain import poll_interval
+from domain.outcomes import Outcome
 from domain.senders import parse_allowed_senders
-from providers import google_oauth, microsoft_oauth
 from store import ledger, mailboxes
-from store.models import Agent, Mailbox, OAuthState, utcnow
-from workflows.mailbox_state import SettingsChanged
-
-MIN_INTERVAL, MAX_INTERVAL = 10, 24 * 3600
+from store.models import Agent, InboundMessage, Mailbox
+from workflows.mailbox_state import MailboxState
 
 
 class ConnectRequest(BaseModel):
@@ -43,12 +36,15 @@ class MailboxPatch(BaseModel):
     allowed_senders: (
         Annotated[list[Annotated[str, Field(max_length=320)]], Field(max_length=1000)] | None
     ) = None
-    poll_interval_seconds: Annotated[StrictInt, Field(ge=MIN_INTERVAL, le=MAX_INTERVAL)] | None = (
-        None
-    )
+    poll_interval_seconds: (
+        Annotated[StrictInt, Field(ge=poll_interval.MIN_SECONDS, le=poll_interval.MAX_SECONDS)]
+        | None
+    ) = None
 
 
-def mailbox_json(mailbox: Mailbox, counts: dict[str, int], live: Any = None) -> dict[str, Any]:
+def mailbox_json(
+    mailbox: Mailbox, counts: dict[Outcome, int], live: MailboxState | None = None
+) -> dict[str, Any]:
     last_polled = iso(mailbox.last_polled_at) if mailbox.last_polled_at else None
     if live is not None and live.last_poll_at:
         last_polled = iso(datetime.fromisoformat(live.last_poll_at))
@@ -63,73 +59,29 @@ def mailbox_json(mailbox: Mailbox, counts: dict[str, int], live: Any = None) -> 
         "last_error": mailbox.last_error,
         # Ledger outcomes are per email; the contract counts tickets.
         "counts": {
-            "tickets_created": counts.get("ticket_created", 0),
-            "appended": counts.get("appended", 0),
-            "skipped": counts.get("skipped", 0),
-            "failed": counts.get("failed", 0),
+            "tickets_created": counts.get(Outcome.TICKET_CREATED, 0),
+            "appended": counts.get(Outcome.APPENDED, 0),
+            "skipped": counts.get(Outcome.SKIPPED, 0),
+            "failed": counts.get(Outcome.FAILED, 0),
         },
     }
-
-
-def _cipher(request: Request) -> Cipher:
-    try:
-        return Cipher.from_settings(resources(request).settings)
-    except SecretsUnavailable as error:
-        raise ApiError(503, "not_configured", str(error)) from error
-
-
-async def _authorization_url(
-    request: Request, agent: Agent, provider: str, login_hint: str | None, mailbox_id: str | None
-) -> str:
-    settings = resources(request).settings
-    oauth = oauth_module(provider)
-    verifier, challenge = oauth.new_pkce_pair()
-    state = secrets.token_urlsafe(32)
-    row = OAuthState(
-        state=state,
-        agent_id=agent.id,
-        provider=provider,
-        verifier_encrypted=_cipher(request).encrypt(verifier.encode()),
-        mailbox_id=mailbox_id,
-        login_hint=login_hint,
-        expires_at=utcnow() + timedelta(seconds=settings.oauth_state_ttl_seconds),
-    )
-    await db(request, lambda s: mailboxes.save_oauth_state(s, row))
-    url: str = oauth.authorization_url(
-        settings,
-        state=state,
-        code_challenge=challenge,
-        redirect_uri=redirect_uri(settings.public_url, provider),
-        login_hint=login_hint,
-    )
-    return url
-
-
-def oauth_module(provider: str) -> ModuleType:
-    """Google's and Microsoft's consent flows have the same shape; pick by provider."""
-    return {"gmail": google_oauth, "outlook": microsoft_oauth}[provider]
-
-
-def redirect_uri(public_url: str, provider: str) -> str:
-    return f"{public_url.rstrip('/')}/oauth/{provider}/callback"
 
 
 async def connect_mailbox(request: Request) -> JSONResponse:
     agent = await require_agent(request)
     body = parse(ConnectRequest, await json_body(request))
-    url = await _authorization_url(request, agent, body.provider, body.login_hint, None)
+    url = await mailbox_service.start_connect(request, agent, body.provider, body.login_hint)
     return JSONResponse({"authorization_url": url}, status_code=201)
 
 
 async def _owned(request: Request, agent: Agent) -> Mailbox:
-    mailbox_id = request.path_params["mailbox_id"]
-    mailbox = await db(request, lambda s: mailboxes.get(s, agent.id, mailbox_id))
-    if mailbox is None or mailbox.status == "disconnected":
+    mailbox = await mailbox_service.owned(request, agent, request.path_params["mailbox_id"])
+    if mailbox is None:
         raise ApiError(404, "not_found", "No mailbox has that id.")
     return mailbox
 
 
-async def _counts(request: Request, ids: list[str]) -> dict[str, dict[str, int]]:
+async def _counts(request: Request, ids: list[str]) -> dict[str, dict[Outcome, int]]:
     return await db(request, lambda s: mailboxes.counts(s, ids))
 
 
@@ -178,22 +130,12 @@ async def patch_mailbox(request: Request) -> JSONResponse:
                 details={"fields": [{"field": "allowed_senders", "message": str(error)}]},
             ) from error
 
-    def update(session: Session) -> Mailbox:
-        row = mailboxes.get(session, agent.id, mailbox.id)
-        assert row is not None
-        return mailboxes.update_settings(
-            session, row, allowed_senders=allowed, poll_interval_seconds=patch.poll_interval_seconds
-        )
-
-    updated = await db(request, update)
-    res = resources(request)
-    # Senders are read from the database at each filtering; the interval lives in the workflow.
-    await mailbox_control.signal(
-        res.temporal,
-        res.settings,
-        updated,
-        "settings_changed",
-        SettingsChanged(poll_interval_seconds=patch.poll_interval_seconds),
+    updated = await mailbox_service.change_settings(
+        request,
+        agent,
+        mailbox,
+        allowed_senders=allowed,
+        poll_interval_seconds=patch.poll_interval_seconds,
     )
     counts = await _counts(request, [updated.id])
     return JSONResponse(mailbox_json(updated, counts[updated.id]))
@@ -202,47 +144,32 @@ async def patch_mailbox(request: Request) -> JSONResponse:
 async def reconnect_mailbox(request: Request) -> JSONResponse:
     agent = await require_agent(request)
     mailbox = await _owned(request, agent)
-    url = await _authorization_url(request, agent, mailbox.provider, mailbox.address, mailbox.id)
+    url = await mailbox_service.start_reconnect(request, agent, mailbox)
     return JSONResponse({"authorization_url": url})
 
 
 async def poll_mailbox(request: Request) -> Response:
     agent = await require_agent(request)
-    mailbox = await _owned(request, agent)
-    if mailbox.status == "auth_expired":
-        raise ApiError(409, "auth_expired", "This mailbox must be reconnected before it can poll.")
-    res = resources(request)
-    await mailbox_control.signal(res.temporal, res.settings, mailbox, "poll_now")
+    await mailbox_service.poll_now(request, await _owned(request, agent))
     return JSONResponse({"status": "polling"}, status_code=202)
 
 
 async def delete_mailbox(request: Request) -> Response:
     agent = await require_agent(request)
-    mailbox = await _owned(request, agent)
-
-    def mark(session: Session) -> None:
-        row = mailboxes.get(session, agent.id, mailbox.id)
-        assert row is not None
-        mailboxes.set_status(session, row, "disconnected")
-
-    # The database first: a workflow that outlives a failed signal finds nothing to read.
-    await db(request, mark)
-    await mailbox_control.disconnect(resources(request).temporal, mailbox)
+    await mailbox_service.disconnect(request, agent, await _owned(request, agent))
     return Response(status_code=204)
 
 
-def _encode_cursor(row: Any) -> str:
-    text = f"{iso(row.created_at)}|{row.id}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+def _encode_cursor(row: InboundMessage) -> str:
+    return cursors.encode(iso(row.created_at), row.id)
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    stamp, row_id = cursors.decode(cursor, 2)
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, _, row_id = text.partition("|")
         return datetime.fromisoformat(stamp.replace("Z", "+00:00")), row_id
-    except (ValueError, binascii.Error, UnicodeDecodeError) as error:
-        raise ApiError(400, "invalid_cursor", "The cursor is not one this API gave out.") from error
+    except ValueError as error:
+        raise cursors.invalid() from error
 
 
 async def mailbox_messages(request: Request) -> JSONResponse:
@@ -268,6 +195,7 @@ async def mailbox_messages(request: Request) -> JSONResponse:
             "received_at": iso(r.received_at) if r.received_at else None,
             "outcome": r.outcome,
             "reason": r.reason,
+            "skip_reason": r.skip_reason,
             "ticket_id": r.ticket_id,
         }
         for r in page

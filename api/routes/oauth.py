@@ -7,26 +7,18 @@ as a different account, changes nothing.
 
 from __future__ import annotations
 
-from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from api import mailbox_control
-from api.deps import db, resources
-from api.routes.mailboxes import oauth_module, redirect_uri
+from api import mailbox_service
+from api.deps import db
+from api.mailbox_service import WrongAccount
 from api.templating import render
-from core.crypto import Cipher, SecretsUnavailable
-from providers.google_oauth import GoogleGrant, OAuthError
-from providers.microsoft_oauth import MicrosoftGrant
+from core.crypto import SecretsUnavailable
+from providers.oauth_common import Grant, OAuthError
+from providers.registry import PROVIDERS
 from store import mailboxes
-from store.models import Mailbox, OAuthState
-
-# What both consent flows hand back: the credentials and the mailbox's own address.
-Grant = GoogleGrant | MicrosoftGrant
-
-PROVIDERS = {"gmail": "Google", "outlook": "Microsoft"}
 
 
 def _problem(request: Request, status: int, title: str, detail: str) -> Response:
@@ -37,7 +29,7 @@ async def callback(request: Request) -> Response:
     provider = request.path_params["provider"]
     if provider not in PROVIDERS:
         return _problem(request, 404, "Unknown provider", f"There is no {provider} sign-in here.")
-    name = PROVIDERS[provider]
+    name = PROVIDERS[provider].company
     params = request.query_params
     state_value, code = params.get("state", ""), params.get("code", "")
     if not state_value:
@@ -59,69 +51,23 @@ async def callback(request: Request) -> Response:
         )
     if not code:
         return _problem(request, 400, "Sign-in incomplete", "The link is missing its code.")
-    settings = resources(request).settings
     try:
-        cipher = Cipher.from_settings(settings)
-        verifier = cipher.decrypt(state.verifier_encrypted).decode()
-        grant: Grant = await run_in_threadpool(
-            oauth_module(provider).exchange_code,
-            settings,
-            code=code,
-            code_verifier=verifier,
-            redirect_uri=redirect_uri(settings.public_url, provider),
-        )
+        grant: Grant = await mailbox_service.exchange_code(request, state, code)
     except (OAuthError, SecretsUnavailable) as error:
         return _problem(request, 400, f"{name} sign-in failed", str(error))
-    encrypted = cipher.encrypt_credentials(grant.credentials)
-    if state.mailbox_id is not None:
-        return await _reconnect(request, state, grant, encrypted)
-    return await _connect(request, state, grant, encrypted, provider)
-
-
-async def _reconnect(request: Request, state: OAuthState, grant: Grant, encrypted: str) -> Response:
-    mailbox_id = state.mailbox_id
-    assert mailbox_id is not None
-    mailbox = await db(request, lambda s: mailboxes.get(s, state.agent_id, mailbox_id))
-    if mailbox is None or mailbox.status == "disconnected":
-        return _problem(request, 404, "Mailbox not found", "It was disconnected in the meantime.")
-    if grant.email.lower() != mailbox.address:
+    try:
+        mailbox = await mailbox_service.complete_consent(request, state, grant)
+    except WrongAccount as wrong:
         return _problem(
             request,
             409,
             "A different account signed in",
-            f"You signed in as {grant.email}, but this card is {mailbox.address}. Reconnect as "
-            f"{mailbox.address}, or use Connect to add {grant.email} as a new mailbox. "
-            "Nothing was changed.",
+            f"You signed in as {wrong.signed_in_as}, but this card is {wrong.mailbox_address}. "
+            f"Reconnect as {wrong.mailbox_address}, or use Connect to add "
+            f"{wrong.signed_in_as} as a new mailbox. Nothing was changed.",
         )
-
-    def save(session: Session) -> Mailbox:
-        row = mailboxes.get(session, state.agent_id, mailbox_id)
-        assert row is not None
-        return mailboxes.reconnect(session, row, encrypted)
-
-    updated = await db(request, save)
-    res = resources(request)
-    await mailbox_control.signal(res.temporal, res.settings, updated, "reconnect")
-    return RedirectResponse("/sources", status_code=303)
-
-
-async def _connect(
-    request: Request, state: OAuthState, grant: Grant, encrypted: str, provider: str
-) -> Response:
-    mailbox, _fresh = await db(
-        request,
-        lambda s: mailboxes.connect(
-            s,
-            agent_id=state.agent_id,
-            provider=provider,
-            address=grant.email,
-            credentials_encrypted=encrypted,
-        ),
-    )
-    res = resources(request)
-    # Connecting an account that is already connected refreshes its credentials: the same as
-    # a Reconnect, and harmless if the workflow is healthy.
-    await mailbox_control.signal(res.temporal, res.settings, mailbox, "reconnect")
+    if mailbox is None:
+        return _problem(request, 404, "Mailbox not found", "It was disconnected in the meantime.")
     return RedirectResponse("/sources", status_code=303)
 
 

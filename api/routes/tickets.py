@@ -2,40 +2,36 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from api import cursors
 from api.deps import db, json_body, require_agent
 from api.errors import ApiError
 from api.schemas import TicketPatch, message_json, parse, ticket_json
+from domain.outcomes import TicketSource, TicketStatus
 from store import tickets
 from store.tickets import TicketFilter
 
-SOURCES = ("email", "form", "widget")
-STATUSES = ("open", "pending", "solved")
+SOURCES = tuple(TicketSource)
+STATUSES = tuple(TicketStatus)
 MAX_LIMIT = 100
 # Ticket numbers are 32-bit integers in the database.
 MAX_TICKET_NUMBER = 2**31 - 1
 
 
 def _encode_cursor(number: int) -> str:
-    return base64.urlsafe_b64encode(f"n:{number}".encode()).decode().rstrip("=")
+    return cursors.encode("n", str(number), sep=":")
 
 
 def _decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, number = text.partition(":")
-        if prefix != "n" or not number.isdigit() or int(number) > MAX_TICKET_NUMBER:
-            raise ValueError(text)
-        return int(number)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as error:
-        raise ApiError(400, "invalid_cursor", "The cursor is not one this API gave out.") from error
+    prefix, number = cursors.decode(cursor, 2, sep=":")
+    if prefix != "n" or not number.isdigit() or int(number) > MAX_TICKET_NUMBER:
+        raise cursors.invalid()
+    return int(number)
 
 
 def _choice(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:
@@ -102,7 +98,7 @@ async def patch_ticket(request: Request) -> JSONResponse:
         ticket = tickets.get(session, agent.id, ticket_id)
         if ticket is None:
             return None
-        return ticket_json(tickets.set_status(session, ticket, patch.status))
+        return ticket_json(tickets.set_status(session, ticket, TicketStatus(patch.status)))
 
     found = await db(request, update)
     if found is None:

@@ -6,6 +6,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.intake import CreateIntakeTicketInput, IntakeActivities, IntakeMessage
+from domain.outcomes import TicketSource
 from store import tickets
 from store.db import transaction
 from tests.conftest import make_agent
@@ -16,7 +17,7 @@ def intake(
 ) -> CreateIntakeTicketInput:
     return CreateIntakeTicketInput(
         agent_id=agent_id,
-        source="form",
+        source=TicketSource.FORM,
         reference=ref,
         title="Cannot log in",
         description="Password reset mail never arrives",

@@ -12,6 +12,7 @@ from activities.mailbox import MailboxActivities, page_size_for_attempt
 from activities.mailbox_types import CreateTicketsInput, FetchInput, FilterInput, SetStatusInput
 from core.crypto import Cipher
 from core.settings import Settings
+from domain.outcomes import MailboxStatus
 from providers.base import Credentials
 from store import mailboxes
 from store.db import transaction
@@ -165,7 +166,8 @@ def test_set_mailbox_status_twice_is_the_same_as_once(engine: Engine) -> None:
     env = ActivityEnvironment()
     for _ in range(2):
         env.run(
-            acts.set_mailbox_status, SetStatusInput(mailbox_id, "auth_expired", "sign in again")
+            acts.set_mailbox_status,
+            SetStatusInput(mailbox_id, MailboxStatus.AUTH_EXPIRED, "sign in again"),
         )
     with transaction(engine) as session:
         mailbox = mailboxes.get_for_worker(session, mailbox_id)

@@ -19,8 +19,11 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from core import metrics
 from core.settings import Settings
+from ingest.tickets import make_tickets
 from tests.api.conftest import Api, make_api_settings
 from tests.conftest import make_agent, unique_task_queue
+from tests.fakes import make_email
+from tests.ingest.test_batches import Delivered, deliver
 from tests.ops.conftest import REPO
 from worker import build_worker, make_runtime
 
@@ -140,3 +143,22 @@ def documented_names() -> set[str]:
 def test_docs_list_every_metric_and_only_real_ones() -> None:
     in_code = {f"{name}_total" for name in metrics.COUNTERS} | set(metrics.GAUGES)
     assert documented_names() == in_code
+
+
+async def test_skips_are_counted_by_their_own_reason(api: Api) -> None:
+    """A flood-limited email is counted as `flood`, a re-delivered copy as `duplicate`: the
+    two once shared the `duplicate` label."""
+    flood = [
+        Delivered(make_email(subject=f"Again {i}", sender="flood@bot.example"), f"F{i}")
+        for i in range(3)
+    ]
+    mailbox_id, ids = deliver(api.engine, [*flood, Delivered(flood[0].raw, "elsewhere")])
+    before = samples((await api.client.get("/metrics")).text)
+    make_tickets(api.engine, mailbox_id, ids, flood_limit=2, heartbeat=lambda: None)
+    after = samples((await api.client.get("/metrics")).text)
+
+    def skipped(found: dict[str, dict[tuple[tuple[str, str], ...], float]], reason: str) -> float:
+        return found.get("deskclone_messages_skipped_total", {}).get((("reason", reason),), 0.0)
+
+    assert skipped(after, "flood") - skipped(before, "flood") == 1
+    assert skipped(after, "duplicate") - skipped(before, "duplicate") == 1

@@ -28,6 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from core.settings import Settings
+from domain.outcomes import MailboxStatus, Outcome, TicketSource
 from store import ledger, mailboxes, tickets
 from store.db import transaction
 from store.models import Agent, Mailbox, Ticket
@@ -94,7 +95,7 @@ class Pages:
                     session, mailbox, allowed_senders=allowed, poll_interval_seconds=None
                 )
             if status != "active" or last_error:
-                mailboxes.set_status(session, mailbox, status, last_error)
+                mailboxes.set_status(session, mailbox, MailboxStatus(status), last_error)
             return mailbox
 
     def ticket(
@@ -110,7 +111,7 @@ class Pages:
         ref = f"{title}-{datetime.now(UTC).timestamp()}"
         new = tickets.NewTicket(
             agent_id=self.agent.id,
-            source=source,
+            source=TicketSource(source),
             source_ref=ref,
             title=title,
             description=body,
@@ -160,7 +161,7 @@ class Pages:
                 ],
             )
             [row] = ledger.rows(session, [row_id])
-            ledger.mark(session, row, outcome, reason, ticket_id)
+            ledger.mark(session, row, Outcome(outcome), reason, ticket_id)
 
 
 def page_settings(**overrides: Any) -> Settings:

@@ -16,8 +16,7 @@ from emulator.server import RunningEmulator, running_emulator
 from providers import microsoft_oauth
 from providers.base import Credentials, MailboxProvider
 from providers.gmail import GmailProvider
-from providers.google_oauth import GoogleGrant
-from providers.microsoft_oauth import MicrosoftGrant
+from providers.oauth_common import Grant
 from providers.outlook import OutlookProvider
 from providers.registry import close_shared_connections
 from tests.emulator.support import deliver, make_message
@@ -67,7 +66,7 @@ def emulator_down_settings(emulator: RunningEmulator) -> Settings:
 
 
 @pytest.fixture
-def grant(control: httpx.Client, settings: Settings) -> GoogleGrant:
+def grant(control: httpx.Client, settings: Settings) -> Grant:
     """ann@example.com, connected through `authorization_url` and `exchange_code`."""
     return connect(control, settings)
 
@@ -88,7 +87,7 @@ def make_provider(settings: Settings) -> Iterator[ProviderFactory]:
 
 
 @pytest.fixture
-def gmail(make_provider: ProviderFactory, grant: GoogleGrant) -> GmailProvider:
+def gmail(make_provider: ProviderFactory, grant: Grant) -> GmailProvider:
     return make_provider(grant.credentials)
 
 
@@ -144,9 +143,7 @@ def outlook_consent(
     return OutlookCallback(callback.params["code"], state, verifier)
 
 
-def connect_outlook(
-    control: httpx.Client, settings: Settings, *, login_hint: str = OLIVE
-) -> MicrosoftGrant:
+def connect_outlook(control: httpx.Client, settings: Settings, *, login_hint: str = OLIVE) -> Grant:
     back = outlook_consent(control, settings, login_hint=login_hint)
     return microsoft_oauth.exchange_code(
         settings, code=back.code, code_verifier=back.verifier, redirect_uri=OUTLOOK_REDIRECT_URI
@@ -189,7 +186,7 @@ def ms_settings(emulator: RunningEmulator) -> Settings:
 
 
 @pytest.fixture
-def outlook_grant(control: httpx.Client, ms_settings: Settings) -> MicrosoftGrant:
+def outlook_grant(control: httpx.Client, ms_settings: Settings) -> Grant:
     """olive@example.org, connected through `authorization_url` and `exchange_code`."""
     return connect_outlook(control, ms_settings)
 
@@ -210,5 +207,5 @@ def make_outlook(ms_settings: Settings) -> Iterator[OutlookFactory]:
 
 
 @pytest.fixture
-def outlook(make_outlook: OutlookFactory, outlook_grant: MicrosoftGrant) -> OutlookProvider:
+def outlook(make_outlook: OutlookFactory, outlook_grant: Grant) -> OutlookProvider:
     return make_outlook(outlook_grant.credentials)

@@ -14,7 +14,8 @@ from core.settings import Settings
 from emulator.server import RunningEmulator
 from providers.base import RawMessage, SyncPage
 from providers.gmail import GmailProvider
-from providers.google_oauth import GoogleGrant, authorization_url, exchange_code, new_pkce_pair
+from providers.google_oauth import authorization_url, exchange_code, new_pkce_pair
+from providers.oauth_common import Grant
 from tests.emulator.support import ANN, deliver, make_message
 
 REDIRECT_URI = "http://127.0.0.1:9/oauth/google/callback"
@@ -76,7 +77,7 @@ def browser_consent(
     return Callback(callback.params["code"], state, verifier)
 
 
-def connect(control: httpx.Client, settings: Settings, *, login_hint: str = ANN) -> GoogleGrant:
+def connect(control: httpx.Client, settings: Settings, *, login_hint: str = ANN) -> Grant:
     back = browser_consent(control, settings, login_hint=login_hint)
     return exchange_code(
         settings, code=back.code, code_verifier=back.verifier, redirect_uri=REDIRECT_URI

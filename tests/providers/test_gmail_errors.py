@@ -15,7 +15,7 @@ from emulator.server import RunningEmulator
 from providers.base import AuthExpired, ProviderError, Throttled, Transient
 from providers.gmail import GmailProvider
 from providers.gmail_errors import retry_after_seconds
-from providers.google_oauth import GoogleGrant
+from providers.oauth_common import Grant
 from tests.providers.conftest import ProviderFactory
 from tests.providers.support import (
     BATCH,
@@ -49,7 +49,7 @@ def messages_of(error: BaseException) -> str:
 
 
 def test_revoked_access_is_auth_expired_without_leaking_tokens(
-    gmail: GmailProvider, grant: GoogleGrant, control: httpx.Client
+    gmail: GmailProvider, grant: Grant, control: httpx.Client
 ) -> None:
     cursor = synced_cursor(gmail)
     assert control.post(BOX + "/revoke").status_code == 200
@@ -64,7 +64,7 @@ def test_revoked_access_is_auth_expired_without_leaking_tokens(
 
 
 def test_rotated_refresh_token_is_kept_and_works(
-    grant: GoogleGrant, make_provider: ProviderFactory, control: httpx.Client
+    grant: Grant, make_provider: ProviderFactory, control: httpx.Client
 ) -> None:
     rotation = control.post(BOX + "/refresh-token-rotation", json={"enabled": True})
     assert rotation.status_code == 200
@@ -206,7 +206,7 @@ def test_a_failing_token_endpoint_is_transient(gmail: GmailProvider, control: ht
 
 def test_a_slow_answer_is_transient(
     emulator: RunningEmulator,
-    grant: GoogleGrant,
+    grant: Grant,
     make_provider: ProviderFactory,
     control: httpx.Client,
 ) -> None:
@@ -227,7 +227,7 @@ def test_a_slow_answer_is_transient(
 
 
 def test_an_unreachable_server_is_transient(
-    grant: GoogleGrant, make_provider: ProviderFactory, emulator_down_settings: Settings
+    grant: Grant, make_provider: ProviderFactory, emulator_down_settings: Settings
 ) -> None:
     gmail = make_provider(grant.credentials, emulator_down_settings)
     with pytest.raises(Transient) as raised:

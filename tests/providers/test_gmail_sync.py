@@ -8,7 +8,7 @@ import httpx
 
 from providers.gmail import GmailProvider
 from providers.gmail_cursor import GmailCursor
-from providers.google_oauth import GoogleGrant
+from providers.oauth_common import Grant
 from tests.providers.conftest import ProviderFactory
 from tests.providers.support import (
     HISTORY,
@@ -73,7 +73,7 @@ def test_incremental_sync_returns_new_mail_raw_and_in_order(
 
 
 def test_an_idle_poll_costs_one_request(
-    grant: GoogleGrant, make_provider: ProviderFactory, control: httpx.Client
+    grant: Grant, make_provider: ProviderFactory, control: httpx.Client
 ) -> None:
     first = make_provider(grant.credentials)
     cursor = synced_cursor(first)

@@ -12,7 +12,7 @@ import pytest
 from emulator.server import RunningEmulator
 from providers.base import AuthExpired, ProviderError, Throttled, Transient
 from providers.microsoft_auth import classify_token_error
-from providers.microsoft_oauth import MicrosoftGrant
+from providers.oauth_common import Grant
 from providers.outlook import OutlookProvider
 from providers.outlook_cursor import OutlookCursor
 from tests.providers.conftest import (
@@ -48,7 +48,7 @@ def add_fault(control: httpx.Client, **fault: Any) -> None:
 
 
 def test_revoked_access_is_auth_expired_without_leaking_tokens(
-    outlook: OutlookProvider, outlook_grant: MicrosoftGrant, control: httpx.Client
+    outlook: OutlookProvider, outlook_grant: Grant, control: httpx.Client
 ) -> None:
     cursor = synced_cursor(outlook)
     assert control.post(BOX + "/revoke").json()["revoked_tokens"] == 2
@@ -80,7 +80,7 @@ def test_a_persistent_401_gets_one_renewal_then_auth_expired(
 
 
 def test_rotated_refresh_tokens_are_kept_and_work(
-    outlook_grant: MicrosoftGrant, make_outlook: OutlookFactory, control: httpx.Client
+    outlook_grant: Grant, make_outlook: OutlookFactory, control: httpx.Client
 ) -> None:
     assert control.post(BOX + "/refresh-token-rotation", json={"enabled": True}).is_success
     control.post(BOX + "/expire-access-tokens")
@@ -181,7 +181,7 @@ def test_a_failing_token_endpoint_is_retried_later(
 
 def test_a_slow_answer_is_transient(
     emulator: RunningEmulator,
-    outlook_grant: MicrosoftGrant,
+    outlook_grant: Grant,
     make_outlook: OutlookFactory,
     control: httpx.Client,
 ) -> None:
@@ -202,7 +202,7 @@ def test_a_slow_answer_is_transient(
 
 
 def test_an_unreachable_graph_is_transient(
-    emulator: RunningEmulator, outlook_grant: MicrosoftGrant, make_outlook: OutlookFactory
+    emulator: RunningEmulator, outlook_grant: Grant, make_outlook: OutlookFactory
 ) -> None:
     down = outlook_settings(emulator, graph_api_url=closed_port_url() + "/v1.0")
     outlook = make_outlook(outlook_grant.credentials, down)
@@ -212,7 +212,7 @@ def test_an_unreachable_graph_is_transient(
 
 
 def test_an_unreachable_sign_in_service_is_transient(
-    emulator: RunningEmulator, outlook_grant: MicrosoftGrant, make_outlook: OutlookFactory
+    emulator: RunningEmulator, outlook_grant: Grant, make_outlook: OutlookFactory
 ) -> None:
     down = outlook_settings(emulator, microsoft_authority=closed_port_url() + "/common")
     bare = replace(outlook_grant.credentials, access_token=None, expires_at=None)
@@ -223,7 +223,7 @@ def test_an_unreachable_sign_in_service_is_transient(
 
 
 def test_unreadable_stored_credentials_are_auth_expired(
-    outlook_grant: MicrosoftGrant, make_outlook: OutlookFactory
+    outlook_grant: Grant, make_outlook: OutlookFactory
 ) -> None:
     broken = replace(
         outlook_grant.credentials, refresh_token="not a token cache", access_token=None

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from providers.microsoft_oauth import MicrosoftGrant
+from providers.oauth_common import Grant
 from providers.outlook import OutlookProvider
 from providers.outlook_cursor import Listed, OutlookCursor
 from tests.providers.conftest import (
@@ -84,7 +84,7 @@ def test_incremental_sync_returns_new_mail_raw_and_in_order(
 
 
 def test_an_idle_poll_costs_one_request_and_keeps_the_cursor(
-    outlook_grant: MicrosoftGrant, make_outlook: OutlookFactory, control: httpx.Client
+    outlook_grant: Grant, make_outlook: OutlookFactory, control: httpx.Client
 ) -> None:
     first = make_outlook(outlook_grant.credentials)
     deliver_to_outlook(control, 2)
@@ -229,7 +229,7 @@ def test_queued_rows_are_fetched_before_listing_further(
 
 
 def test_the_token_cache_round_trips_through_credentials(
-    outlook_grant: MicrosoftGrant, make_outlook: OutlookFactory, control: httpx.Client
+    outlook_grant: Grant, make_outlook: OutlookFactory, control: httpx.Client
 ) -> None:
     first = make_outlook(outlook_grant.credentials)
     cursor = synced_cursor(first)

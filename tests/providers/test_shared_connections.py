@@ -16,8 +16,8 @@ import pytest
 from emulator.server import RunningEmulator
 from providers.base import Transient
 from providers.gmail import GmailProvider, gmail_api
-from providers.google_oauth import GoogleGrant
 from providers.google_transport import HttpPool, http_pool
+from providers.oauth_common import Grant
 from providers.outlook import OutlookProvider
 from tests.providers.conftest import (
     OLIVE,
@@ -69,7 +69,7 @@ def seen_during(control: httpx.Client, action: Callable[[], T]) -> tuple[T, list
 
 def test_two_gmail_mailboxes_share_a_connection_but_send_their_own_tokens(
     make_provider: ProviderFactory,
-    grant: GoogleGrant,
+    grant: Grant,
     control: httpx.Client,
     settings: Any,
 ) -> None:
@@ -98,7 +98,7 @@ def test_two_gmail_mailboxes_share_a_connection_but_send_their_own_tokens(
 def test_a_failed_call_does_not_pass_its_connection_to_the_next_mailbox(
     emulator: RunningEmulator,
     make_provider: ProviderFactory,
-    grant: GoogleGrant,
+    grant: Grant,
     control: httpx.Client,
 ) -> None:
     # The late answer to Ann's request is still coming on that connection: it must never be

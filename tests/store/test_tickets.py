@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
+from domain.outcomes import TicketSource, TicketStatus
 from store import tickets
 from store.db import transaction
 from store.models import Agent, TicketEvent
@@ -22,7 +23,7 @@ def new_ticket(
 ) -> NewTicket:
     return NewTicket(
         agent_id=agent.id,
-        source="form",
+        source=TicketSource.FORM,
         source_ref=ref,
         title=title,
         description=body,
@@ -170,8 +171,8 @@ def test_set_status_records_an_event(engine: Engine, status: str) -> None:
     with transaction(engine) as session:
         ticket = tickets.get(session, agent.id, made.ticket.id)
         assert ticket is not None
-        tickets.set_status(session, ticket, status)
-        tickets.set_status(session, ticket, status)  # unchanged: no second event
+        tickets.set_status(session, ticket, TicketStatus(status))
+        tickets.set_status(session, ticket, TicketStatus(status))  # unchanged: no second event
     with transaction(engine) as session:
         kinds = session.exec(
             select(TicketEvent.kind).where(TicketEvent.ticket_id == made.ticket.id)

@@ -23,6 +23,7 @@ from activities.intake import IntakeMessage
 from core.crypto import Cipher
 from core.settings import Settings
 from core.temporal import register_search_attributes, test_server_path
+from domain.outcomes import TicketSource
 from providers.base import Credentials
 from store import mailboxes
 from store.db import make_engine, transaction
@@ -97,7 +98,7 @@ async def main() -> None:
                     IntakeWorkflow.run,
                     IntakeInput(
                         agent.id,
-                        "form",
+                        TicketSource.FORM,
                         "recorded",
                         "Help",
                         "Please",

@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 
 from activities.intake import CreateIntakeTicketInput, CreateIntakeTicketResult, IntakeMessage
 from core.settings import Settings
+from domain.outcomes import TicketSource
 from tests.conftest import make_agent, unique_task_queue
 from worker import build_worker
 from workflows.intake import ADD_MESSAGES_SIGNAL, IntakeInput, IntakeWorkflow, form_workflow_id
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def intake_input(agent_id: str, reference: str) -> IntakeInput:
     return IntakeInput(
         agent_id=agent_id,
-        source="form",
+        source=TicketSource.FORM,
         reference=reference,
         title="Broken login",
         description="I cannot log in",
@@ -132,6 +133,7 @@ def test_workflow_modules_import_database_code_only_through_pass_through() -> No
                     "workflows",
                     "typing",
                     "asyncio",
+                    "domain",  # pure rules and names: no database, no I/O
                 }, f"{path.name} imports {module} outside pass-through"
 
 

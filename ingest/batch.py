@@ -1,93 +1,133 @@
-"""Ledger rows → new tickets or messages on the tickets they answer, a batch per transaction.
+"""Ledger rows → skipped, new tickets, or messages on the tickets they answer: one batch, one
+transaction.
 
 A batch reads what it needs in a handful of queries (its pending rows; the tickets that its
 provider threads, Message-IDs and subject numbers point at; its senders' recent ticket
-counts), decides each email in order with the pure rules of domain/, and writes it all in
-one flush. Emails of one batch see each other exactly as they would one at a time: a reply
-to an email earlier in the batch joins the ticket that email made.
+counts), then decides each email in order: the header fields first (cheap), the thread from
+what was read, the `FILTERS` of domain/ over both, and only for an email that becomes or
+joins a ticket the whole body. Everything is written in one flush. Emails of one batch see
+each other exactly as they would one at a time: a reply to an email earlier in the batch
+joins the ticket that email made.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from domain.flood import check_flood
-from domain.mime import NormalisedEmail, normalise_email
+from domain.filters import MAX_EMAIL_BYTES, Candidate, Skip, first_skip
+from domain.mime import NormalisedEmail, normalise_email, read_headers
+from domain.outcomes import MailboxStatus, Outcome, SkipReason, TicketSource
 from domain.quotes import trim_quoted_reply
-from domain.thread_decision import ThreadKeys, ThreadLookup, ThreadOutcome, decide_thread
+from domain.thread_decision import (
+    ThreadKeys,
+    ThreadLookup,
+    ThreadOutcome,
+    ThreadVerdict,
+    decide_thread,
+)
 from domain.thread_decision import thread_keys as keys_of
-from store import ledger, tickets
+from store import ledger, mailboxes, tickets
 from store.models import Agent, InboundMessage, Mailbox, Ticket
 from store.tickets import NewMessage, NewTicket
 
-log = logging.getLogger("deskclone.activities.mail_tickets")
+log = logging.getLogger("deskclone.ingest.batch")
 
 MAX_TEXT_CHARS = 200_000
 NO_SUBJECT = "(no subject)"
 FLOOD_WINDOW = timedelta(hours=1)
+# For an oversized email only the start is read, enough for its headers.
+HEADER_SCAN_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
-class Parsed:
+class Done:
+    """What one email became; `skip` names why when it was skipped."""
+
+    outcome: Outcome
+    skip: SkipReason | None = None
+
+
+def read_header_fields(raw: bytes) -> NormalisedEmail:
+    """The header fields of an email of any size: an oversized one is read only so far."""
+    return read_headers(raw[:HEADER_SCAN_BYTES] if len(raw) > MAX_EMAIL_BYTES else raw)
+
+
+@dataclass(frozen=True)
+class _Read:
     row: InboundMessage
-    email: NormalisedEmail
+    headers: NormalisedEmail
     keys: ThreadKeys
 
 
 def process_batch(
     session: Session, mailbox_id: str, ledger_ids: Sequence[str], *, flood_limit: int = 20
-) -> list[str]:
+) -> list[Done]:
     """Writes each pending row's outcome; returns them in order. Rows already done (a retried
     activity) are left out. An email the rules cannot handle is marked failed with the error's
     name; database errors propagate, so the caller's transaction rolls back as a whole."""
-    agent_id = session.exec(select(Mailbox.agent_id).where(Mailbox.id == mailbox_id)).first()
-    if agent_id is None:
+    mailbox = mailboxes.get_for_worker(session, mailbox_id)
+    if mailbox is None or mailbox.status == MailboxStatus.DISCONNECTED:
         return []
     # Held until commit: ticket numbers, and one batch of an agent at a time. Rows are read
     # after it, so a batch that waited here sees what the one before it wrote.
-    agent = tickets.lock_agent(session, agent_id)
+    agent = tickets.lock_agent(session, mailbox.agent_id)
     rows = [
         row
-        for row in ledger.rows(session, ledger_ids, outcome="pending")
+        for row in ledger.rows(session, ledger_ids, outcome=Outcome.PENDING)
         if row.mailbox_id == mailbox_id
     ]
-    parsed: list[Parsed | InboundMessage] = []
+    read: list[_Read | InboundMessage] = []
     for row in rows:
         try:
-            email = normalise_email(row.raw)
-            parsed.append(Parsed(row, email, keys_of(email, row.provider_thread_id)))
-        except Exception:  # normalise_email never raises; this is for our own bugs
+            headers = read_header_fields(row.raw)
+            read.append(_Read(row, headers, keys_of(headers, row.provider_thread_id)))
+        except Exception:  # read_headers never raises; this is for our own bugs
             log.exception("ledger row %s could not be read", row.id)
-            parsed.append(row)
-    known = _Known.load(session, agent, mailbox_id, [p for p in parsed if isinstance(p, Parsed)])
-    outcomes: list[str] = []
-    for item in parsed:
-        if isinstance(item, Parsed):
+            read.append(row)
+    known = _Known.load(session, agent, mailbox, [r for r in read if isinstance(r, _Read)])
+    done: list[Done] = []
+    for item in read:
+        if isinstance(item, _Read):
             try:
-                outcomes.append(_write(session, item, known, flood_limit))
+                done.append(_decide_and_write(session, item, known, flood_limit))
                 continue
             except Exception as error:  # a bad email must not stop the mailbox
                 log.exception("ledger row %s could not become a ticket", item.row.id)
                 row, name = item.row, type(error).__name__
         else:
             row, name = item, "ParseError"
-        ledger.mark(session, row, "failed", f"could not be processed: {name}")
-        outcomes.append("failed")
+        ledger.mark(session, row, Outcome.FAILED, f"could not be processed: {name}")
+        done.append(Done(Outcome.FAILED))
     session.flush()
-    return outcomes
+    return done
+
+
+def skip_by_headers(mailbox: Mailbox, row: InboundMessage) -> Skip | None:
+    """The filters that need nothing but the email and the mailbox's settings."""
+    return first_skip(_candidate(mailbox, row, read_header_fields(row.raw)))
+
+
+def _candidate(mailbox: Mailbox, row: InboundMessage, headers: NormalisedEmail) -> Candidate:
+    return Candidate(
+        email=headers,
+        raw=row.raw,
+        size=row.size,
+        mailbox_address=mailbox.address,
+        allowed_senders=tuple(mailbox.allowed_senders),
+    )
 
 
 class _Known:
     """The batch's view of existing tickets, prefetched, then kept current as it writes."""
 
-    def __init__(self, agent: Agent, mailbox_id: str) -> None:
+    def __init__(self, agent: Agent, mailbox: Mailbox) -> None:
         self.agent = agent
-        self.mailbox_id = mailbox_id
+        self.mailbox = mailbox
         self.by_thread: dict[str, str] = {}
         self.by_message_id: dict[str, str] = {}
         self.by_number: dict[int, tuple[str, set[str]]] = {}
@@ -97,15 +137,15 @@ class _Known:
 
     @classmethod
     def load(
-        cls, session: Session, agent: Agent, mailbox_id: str, batch: Sequence[Parsed]
+        cls, session: Session, agent: Agent, mailbox: Mailbox, batch: Sequence[_Read]
     ) -> _Known:
-        known = cls(agent, mailbox_id)
+        known = cls(agent, mailbox)
         if not batch:
             return known
         agent_id = agent.id
         known.by_thread = ledger.tickets_for_provider_threads(
             session,
-            mailbox_id,
+            mailbox.id,
             [p.keys.provider_thread_id for p in batch if p.keys.provider_thread_id],
         )
         message_ids = [mid for p in batch for mid in (*p.keys.reference_ids, p.keys.own_message_id)]
@@ -116,14 +156,14 @@ class _Known:
             session, agent_id, [n for p in batch for n in p.keys.ticket_numbers]
         )
         known.by_source_ref = tickets.find_by_source_refs(
-            session, agent_id, "email", [_source_ref(p.row) for p in batch]
+            session, agent_id, TicketSource.EMAIL, [_source_ref(p.row) for p in batch]
         )
         wanted = {*known.by_thread.values(), *known.by_message_id.values()}
         wanted.update(ticket_id for ticket_id, _ in known.by_number.values())
         known.tickets = {t.id: t for t in tickets.get_many(session, agent_id, wanted)}
-        senders = [p.email.from_address for p in batch if p.email.from_address]
+        senders = [p.headers.from_address for p in batch if p.headers.from_address]
         since = datetime.now(UTC) - FLOOD_WINDOW
-        known.opened = tickets.opened_since(session, agent_id, mailbox_id, senders, since)
+        known.opened = tickets.opened_since(session, agent_id, mailbox.id, senders, since)
         return known
 
     def lookup(self, keys: ThreadKeys) -> ThreadLookup:
@@ -143,7 +183,7 @@ class _Known:
             own_message_ticket_id=self.by_message_id.get(own) if own else None,
         )
 
-    def joined(self, item: Parsed, ticket: Ticket, *, new: bool = False) -> None:
+    def joined(self, item: _Read, ticket: Ticket, *, new: bool = False) -> None:
         """`item` is now stored on `ticket`: later emails of the batch find it there."""
         if item.keys.provider_thread_id:
             self.by_thread.setdefault(item.keys.provider_thread_id, ticket.id)
@@ -155,58 +195,65 @@ class _Known:
         # Only complete participant lists are kept: a new ticket's, or one read in full.
         if ticket.number in self.by_number:
             people = self.by_number[ticket.number][1]
-            for address in (ticket.requester_email, item.email.from_address):
+            for address in (ticket.requester_email, item.headers.from_address):
                 if address:
                     people.add(address.lower())
 
 
-def _write(session: Session, item: Parsed, known: _Known, flood_limit: int) -> str:
-    row, email = item.row, item.email
-    verdict = decide_thread(email, item.keys, known.lookup(item.keys))
-    if verdict.outcome is ThreadOutcome.DUPLICATE:
-        ledger.mark(session, row, "skipped", verdict.reason, verdict.ticket_id)
-        if verdict.ticket_id and item.keys.provider_thread_id:
-            known.by_thread.setdefault(item.keys.provider_thread_id, verdict.ticket_id)
-        return "skipped"
+def _decide_and_write(session: Session, item: _Read, known: _Known, flood_limit: int) -> Done:
+    row, sender = item.row, item.headers.from_address
+    verdict = decide_thread(item.headers, item.keys, known.lookup(item.keys))
     target = known.tickets.get(verdict.ticket_id) if verdict.ticket_id else None
+    if verdict.outcome is ThreadOutcome.APPEND and target is None:
+        verdict = ThreadVerdict(ThreadOutcome.NEW_TICKET, None, verdict.reason)
+    existing = known.by_source_ref.get(_source_ref(row))
+    skip = first_skip(
+        replace(
+            _candidate(known.mailbox, row, item.headers),
+            thread=verdict,
+            ticket_exists=existing is not None,
+            sender_tickets_last_hour=known.opened.get(sender, 0) if sender else 0,
+            flood_limit=flood_limit,
+        )
+    )
+    if skip is not None:
+        ledger.mark(session, row, Outcome.SKIPPED, skip.why, skip.ticket_id, skip.reason)
+        if skip.ticket_id and item.keys.provider_thread_id:
+            known.by_thread.setdefault(item.keys.provider_thread_id, skip.ticket_id)
+        return Done(Outcome.SKIPPED, skip.reason)
     if verdict.outcome is ThreadOutcome.APPEND and target is not None:
+        email = normalise_email(row.raw)
         message = _message(row, email, trim_quoted_reply(email.text))
         tickets.add_messages(session, target, [message], record_events=True)
-        ledger.mark(session, row, "appended", verdict.reason, target.id)
+        ledger.mark(session, row, Outcome.APPENDED, verdict.reason, target.id)
         known.joined(item, target)
-        return "appended"
-    existing = known.by_source_ref.get(_source_ref(row))
+        return Done(Outcome.APPENDED)
     if existing is not None:
         # Made from this very email before (its ledger row was lost with a disconnect).
-        ledger.mark(session, row, "ticket_created", verdict.reason, existing.id)
+        ledger.mark(session, row, Outcome.TICKET_CREATED, verdict.reason, existing.id)
         known.joined(item, existing)
-        return "ticket_created"
-    sender = email.from_address
-    flood = check_flood(sender, known.opened.get(sender, 0) if sender else 0, flood_limit)
-    if not flood.allowed:
-        ledger.mark(session, row, "skipped", flood.reason)
-        return "skipped"
-    text = email.text
+        return Done(Outcome.TICKET_CREATED)
+    email = normalise_email(row.raw)
     ticket = tickets.add_ticket(
         session,
         known.agent,
         NewTicket(
             agent_id=row.agent_id,
-            source="email",
+            source=TicketSource.EMAIL,
             source_ref=_source_ref(row),
             title=(email.subject.strip() or NO_SUBJECT)[:500],
-            description=text[:MAX_TEXT_CHARS],
+            description=email.text[:MAX_TEXT_CHARS],
             requester_email=sender,
             requester_name=email.from_name,
-            mailbox_id=known.mailbox_id,
-            messages=[_message(row, email, text)],
+            mailbox_id=known.mailbox.id,
+            messages=[_message(row, email, email.text)],
         ),
     )
-    ledger.mark(session, row, "ticket_created", verdict.reason, ticket.id)
+    ledger.mark(session, row, Outcome.TICKET_CREATED, verdict.reason, ticket.id)
     if sender:
         known.opened[sender] = known.opened.get(sender, 0) + 1
     known.joined(item, ticket, new=True)
-    return "ticket_created"
+    return Done(Outcome.TICKET_CREATED)
 
 
 def _source_ref(row: InboundMessage) -> str:

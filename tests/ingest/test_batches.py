@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from activities.mail_steps import make_tickets
-from activities.mail_tickets import process_batch
 from domain.mime import read_headers
+from domain.outcomes import Outcome, SkipReason
 from domain.thread_decision import decide_thread
+from ingest.batch import process_batch
+from ingest.tickets import make_tickets
 from store import ledger, mailboxes
 from store.db import transaction
 from store.ledger import NewInbound
@@ -154,7 +156,7 @@ def test_an_email_the_rules_choke_on_fails_alone_and_its_batch_goes_on(
             raise RuntimeError("a bug in a rule")
         return decide_thread(email, keys, found)
 
-    monkeypatch.setattr("activities.mail_tickets.decide_thread", choking)
+    monkeypatch.setattr("ingest.batch.decide_thread", choking)
     run(engine, mailbox_id, ids, batch_size=5)
     got = [(outcome, reason) for outcome, _, reason in outcomes(engine, ids)]
     assert got[2] == ("failed", "could not be processed: RuntimeError")
@@ -175,7 +177,7 @@ def test_a_batch_whose_write_breaks_is_redone_one_email_at_a_time(
             raise ValueError("something only a whole batch trips over")
         return process_batch(session, mailbox_id, ledger_ids, flood_limit=flood_limit)
 
-    monkeypatch.setattr("activities.mail_steps.process_batch", fragile)
+    monkeypatch.setattr("ingest.tickets.process_batch", fragile)
     run(engine, mailbox_id, ids, batch_size=4)
     assert sizes == [4, 1, 1, 1, 1]
     # The broken batch rolled back whole; the singles made each ticket once.
@@ -195,3 +197,30 @@ def test_ticket_numbers_stay_gapless_across_batches(engine: Engine) -> None:
             )
         ).all()
     assert pending == []
+
+
+def test_a_classic_bounce_is_skipped_with_reason_bounce(engine: Engine) -> None:
+    fixtures = Path(__file__).parent.parent / "fixtures" / "emails"
+    raw = (fixtures / "bounce-mail-system-name-noreply-wrapped-original.eml").read_bytes()
+    mailbox_id, ids = deliver(engine, [Delivered(raw, "T1")])
+    run(engine, mailbox_id, ids, batch_size=1)
+    with transaction(engine) as session:
+        [row] = ledger.rows(session, ids)
+    assert (row.outcome, row.skip_reason) == (Outcome.SKIPPED, SkipReason.BOUNCE)
+    assert row.reason is not None and "mail system" in row.reason
+
+
+def test_each_skip_names_its_reason_in_the_ledger(engine: Engine) -> None:
+    """Flood and duplicate are told apart (they used to share one name in the metrics)."""
+    flood = [
+        Delivered(make_email(subject=f"Again {i}", sender="flood@bot.example"), f"F{i}")
+        for i in range(FLOOD_LIMIT + 1)
+    ]
+    first = flood[0]
+    mail = [*flood, Delivered(first.raw, "elsewhere")]  # a copy of the first, re-delivered
+    mailbox_id, ids = deliver(engine, mail)
+    counts = make_tickets(engine, mailbox_id, ids, flood_limit=FLOOD_LIMIT, heartbeat=lambda: None)
+    with transaction(engine) as session:
+        reasons = [row.skip_reason for row in ledger.rows(session, ids)]
+    assert reasons == [None] * FLOOD_LIMIT + [SkipReason.FLOOD, SkipReason.DUPLICATE]
+    assert (counts.tickets_created, counts.skipped) == (FLOOD_LIMIT, 2)

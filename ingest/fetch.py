@@ -1,0 +1,143 @@
+"""The first step of a poll: one page of new mail from the provider into the inbound ledger,
+with the cursor advanced in the same transaction, so the cursor never runs ahead of stored
+mail. An idle poll (nothing new, nothing rotated) writes nothing at all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import Engine
+
+from core import metrics
+from core.crypto import Cipher
+from core.settings import Settings
+from domain.outcomes import MailboxStatus
+from ingest.batch import read_header_fields
+from providers.base import ProviderError, RawMessage
+from providers.cache import ProviderCache
+from store import ledger, mailboxes
+from store.db import transaction
+from store.ledger import NewInbound
+from store.models import utcnow
+
+# Rows an interrupted poll left pending are picked up again, a bounded number per poll.
+MAX_PENDING_CARRIED = 200
+
+
+@dataclass
+class FetchResult:
+    # Ledger rows to make tickets of: this page's new mail plus any row an earlier,
+    # interrupted poll stored but did not finish.
+    ledger_ids: list[str] = field(default_factory=list)
+    more: bool = False
+    cursor: str | None = None
+    fetched: int = 0
+    # Part of the page failed (e.g. throttled batch parts): wait this long before the next.
+    retry_after_seconds: float | None = None
+
+
+def fetch_into_ledger(
+    engine: Engine,
+    settings: Settings,
+    providers: ProviderCache,
+    cipher: Callable[[], Cipher],
+    mailbox_id: str,
+    page_size: int,
+) -> FetchResult:
+    """Raises the provider's typed errors (`AuthExpired`, `Throttled`, `Transient`) as they
+    come, and `SecretsUnavailable` when `cipher` has no key; the caller maps them."""
+    with transaction(engine) as session:
+        mailbox = mailboxes.get_for_worker(session, mailbox_id)
+        if mailbox is None or mailbox.status == MailboxStatus.DISCONNECTED:
+            return FetchResult()
+        cursor = mailbox.cursor
+        # Connecting (or connecting again after a disconnect) resets the cursor and stamps
+        # updated_at: the first sync looks back from then.
+        connected_at = mailbox.updated_at
+        provider_name = mailbox.provider
+        provider, known = providers.get(mailbox.id, mailbox.provider, mailbox.credentials_encrypted)
+    try:
+        if cursor is None:
+            since = connected_at - timedelta(days=settings.initial_import_days)
+            cursor = provider.initial_cursor(since)
+        page = provider.fetch_page(cursor, page_size)
+    except ProviderError as error:
+        metrics.mailbox_polled(provider_name, error.kind)
+        raise
+    metrics.mailbox_polled(provider_name)
+
+    rows = [inbound_row(message) for message in page.messages]
+    latest = provider.credentials()
+    rotated = latest.refresh_token != known.refresh_token
+    if not rows and page.next_cursor == cursor and not rotated:
+        return FetchResult(more=page.more, cursor=cursor)  # the idle poll: nothing to write
+    ids = store_page(
+        engine,
+        mailbox_id,
+        rows,
+        next_cursor=page.next_cursor,
+        credentials_encrypted=cipher().encrypt_credentials(latest) if rotated else None,
+    )
+    if ids is None:
+        return FetchResult()
+    if rotated:
+        # The rotated refresh token is saved; forget the cached provider's stale version.
+        providers.forget(mailbox_id)
+    return FetchResult(
+        ledger_ids=ids,
+        more=page.more,
+        cursor=page.next_cursor,
+        fetched=len(rows),
+        retry_after_seconds=page.retry_after,
+    )
+
+
+def inbound_row(message: RawMessage) -> NewInbound:
+    """Ledger columns from the headers; the body is read later, when a ticket is made."""
+    email = read_header_fields(message.raw)
+    return NewInbound(
+        provider_message_id=message.provider_message_id,
+        provider_thread_id=message.provider_thread_id,
+        internet_message_id=email.message_id,
+        from_address=email.from_address,
+        from_name=email.from_name,
+        subject=email.subject,
+        received_at=message.received_at or email.date,
+        raw=message.raw,
+    )
+
+
+def store_page(
+    engine: Engine,
+    mailbox_id: str,
+    rows: Sequence[NewInbound],
+    *,
+    next_cursor: str | None,
+    credentials_encrypted: str | None,
+) -> list[str] | None:
+    """Store a fetched page in the ledger and advance the cursor in one transaction. Returns
+    the rows to process (the page's, after those an interrupted poll left pending), or None
+    when the mailbox is gone."""
+    with transaction(engine) as session:
+        mailbox = mailboxes.get_for_worker(session, mailbox_id)
+        if mailbox is None or mailbox.status == MailboxStatus.DISCONNECTED:
+            return None
+        ids = ledger.insert_new(
+            session, agent_id=mailbox.agent_id, mailbox_id=mailbox.id, rows=rows
+        )
+        fresh = set(ids)
+        carried = [
+            i
+            for i in ledger.pending_ids(session, mailbox.id, MAX_PENDING_CARRIED)
+            if i not in fresh
+        ]
+        mailboxes.record_poll(
+            session,
+            mailbox,
+            cursor=next_cursor,
+            credentials_encrypted=credentials_encrypted,
+            polled_at=utcnow(),
+        )
+    return carried + ids
