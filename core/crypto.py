@@ -15,7 +15,7 @@ from datetime import datetime
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from core.settings import Settings
-from providers.base import Credentials
+from domain.credentials import Credentials
 
 
 class SecretsUnavailable(RuntimeError):

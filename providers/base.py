@@ -11,6 +11,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from domain.credentials import Credentials
+
+__all__ = [
+    "AuthExpired",
+    "Credentials",
+    "CursorExpired",
+    "MailboxProvider",
+    "ProviderError",
+    "RawMessage",
+    "SyncPage",
+    "Throttled",
+    "Transient",
+    "most_severe",
+]
+
 
 class ProviderError(Exception):
     """Base of every classified provider failure."""
@@ -65,16 +80,6 @@ class SyncPage:
     skipped_ids: list[str] = field(default_factory=list)
     # Some of the page could not be fetched: wait this long before asking for the next one.
     retry_after: float | None = None
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """What a provider needs to act for a mailbox. Stored encrypted; never in Temporal payloads."""
-
-    refresh_token: str
-    access_token: str | None = None
-    expires_at: datetime | None = None
-    scopes: tuple[str, ...] = ()
 
 
 class MailboxProvider(Protocol):
