@@ -5,6 +5,9 @@ Decisions (research/providers.md §3):
 - A **fresh `ConfidentialClientApplication` per token request**: MSAL keeps a per-app
   cache of responses (an identical 400 replayed for 60 s, a 429/5xx for Retry-After
   seconds), which would hide a retry Temporal makes after a failure.
+- **Discovery once per process** (`DiscoveryCache`): building an app fetches the
+  openid-configuration (and, on Microsoft's hosts, the instance discovery), which would be
+  one extra request per refresh; our session answers those GETs from a per-process cache.
 - An **explicit `requests.Session`** with `trust_env=False` and `verify=<CA bundle>`:
   this machine exports REQUESTS_CA_BUNDLE, which otherwise wins over the session's CA.
 - **`instance_discovery=False` unless the authority is a Microsoft host**: discovery
@@ -20,7 +23,9 @@ changes it (Microsoft hands out a new refresh token at every refresh).
 
 from __future__ import annotations
 
+import copy
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -66,8 +71,61 @@ def is_microsoft_host(authority: str) -> bool:
     return (urlsplit(authority).hostname or "").lower() in WELL_KNOWN_AUTHORITY_HOSTS
 
 
+class DiscoveryCache:
+    """Successful GET answers to MSAL, kept per process: its discovery documents.
+
+    MSAL's only GETs are discovery (the tenant's openid-configuration and, for Microsoft's
+    own hosts, the instance discovery); it keeps such answers itself for a day, but only
+    per app, and we build an app per token request. Why here and not one of MSAL's two
+    ways (msal 1.39, throttled_http_client.py):
+    - a per-process `http_cache` shared by every app: that one mapping also holds MSAL's
+      replays of token-endpoint answers (a 400 for 60 s, a 429/5xx for Retry-After), which
+      would come back and hide the retry Temporal makes; and each app guards the mapping's
+      index with a lock of its own, not shared between the threads of concurrent refreshes;
+    - one app reused: it holds one token cache and one HTTP session, where each mailbox has
+      its own cache and each request's status must be read from its own session.
+    Caching the discovery GETs below MSAL keeps every token request a real one and costs
+    one discovery request per authority per process (per day). Failures are not kept.
+    """
+
+    #: As long as MSAL keeps discovery answers itself.
+    TTL_SECONDS = 24 * 3600
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._answers: dict[str, tuple[float, requests.Response]] = {}
+
+    def get(self, key: str) -> requests.Response | None:
+        with self._lock:
+            found = self._answers.get(key)
+        if found is None or found[0] <= self._clock():
+            return None
+        # A copy per caller: a Response is not made to be read by two threads at once.
+        return copy.copy(found[1])
+
+    def put(self, key: str, response: requests.Response) -> None:
+        with self._lock:
+            if len(self._answers) >= 64:  # a few authorities at most; never grows unbounded
+                self._answers.clear()
+            self._answers[key] = (self._clock() + self.TTL_SECONDS, copy.copy(response))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._answers.clear()
+
+
+DISCOVERY = DiscoveryCache()
+
+
+def _get_key(url: str | bytes, params: Any) -> str:
+    text = url.decode() if isinstance(url, bytes) else url
+    return f"{text} {sorted(params.items()) if isinstance(params, Mapping) else params!r}"
+
+
 class MsalSession(requests.Session):
-    """requests for MSAL: only the configured CA, nothing from the environment, a timeout.
+    """requests for MSAL: only the configured CA, nothing from the environment, a timeout,
+    discovery documents from the per-process `DISCOVERY`.
 
     It also remembers the last answer's status and Retry-After, which MSAL drops
     when it turns a 429 into an error dict.
@@ -87,14 +145,19 @@ class MsalSession(requests.Session):
         self, method: str, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:
         kwargs.setdefault("timeout", self._timeout)
-        response = super().request(method, url, *args, **kwargs)
+        key = _get_key(url, kwargs.get("params")) if method.upper() == "GET" else None
+        cached = DISCOVERY.get(key) if key is not None else None
+        response = cached or super().request(method, url, *args, **kwargs)
         self.last_status = response.status_code
         self.last_retry_after = retry_after_seconds(response.headers)
+        if key is not None and cached is None and 200 <= response.status_code < 300:
+            DISCOVERY.put(key, response)
         return response
 
 
 def msal_app(settings: Settings, session: MsalSession, cache: Any) -> Any:
-    """A new ConfidentialClientApplication; building it fetches the openid-configuration."""
+    """A new ConfidentialClientApplication; building it reads the openid-configuration
+    (fetched once per process, see `DiscoveryCache`)."""
     authority = settings.microsoft_authority.rstrip("/")
     return msal.ConfidentialClientApplication(
         settings.microsoft_client_id,

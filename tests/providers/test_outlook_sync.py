@@ -239,8 +239,9 @@ def test_the_token_cache_round_trips_through_credentials(
 
     assert [m.provider_message_id for m in first.fetch_page(cursor, 50).messages] == ids
 
-    # 401, then one forced renewal through a fresh MSAL app, then the retry.
-    assert request_counts(control) == {DELTA: 2, OPENID: 1, TOKEN: 1, BATCH: 1, MIME: 1}
+    # 401, then one forced renewal through a fresh MSAL app, then the retry. (Its discovery
+    # was fetched once for this process, by the consent's code exchange.)
+    assert request_counts(control) == {DELTA: 2, TOKEN: 1, BATCH: 1, MIME: 1}
     renewed = first.credentials()
     assert renewed.refresh_token != outlook_grant.credentials.refresh_token  # a new cache
     assert renewed.access_token != outlook_grant.credentials.access_token
@@ -255,5 +256,5 @@ def test_the_token_cache_round_trips_through_credentials(
     bare = make_outlook(replace(renewed, access_token=None, expires_at=None))
     reset_counts(control)
     bare.fetch_page(cursor, 50)
-    assert TOKEN not in request_counts(control) and request_counts(control)[OPENID] == 1
+    assert TOKEN not in request_counts(control) and OPENID not in request_counts(control)
     assert bare.credentials().access_token == renewed.access_token
