@@ -32,6 +32,8 @@ class ApiCall:
     headers: Mapping[str, str]
     #: The client's "host:port" (its TCP connection); None for a part of a batch.
     peer: str | None = None
+    #: The request body (read by the few calls that take one, e.g. Gmail's watch).
+    body: bytes = b""
 
     @classmethod
     def from_request(cls, request: Request) -> ApiCall:
@@ -55,6 +57,8 @@ class ApiResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
     def content(self) -> bytes:
+        if self.status == 204:
+            return b""
         return json.dumps(self.body, ensure_ascii=False, indent=2).encode("utf-8")
 
     def to_starlette(self) -> Response:
@@ -62,7 +66,7 @@ class ApiResponse:
             self.content(),
             status_code=self.status,
             headers=self.headers,
-            media_type=JSON_CONTENT_TYPE,
+            media_type=None if self.status == 204 else JSON_CONTENT_TYPE,
         )
 
 

@@ -1,10 +1,13 @@
 """`create_emulator_app`: the provider emulator as one Starlette app.
 
 Routes: Google OAuth (`emulator.google_oauth`), the Gmail API
-(`emulator.gmail`), Google batch (`emulator.batch`), the Microsoft identity
-platform (`emulator.microsoft_identity`), Graph mail (`emulator.graph`) and its
-JSON batching (`emulator.graph_batch`), and the control API (`emulator.control`,
-`emulator.graph_control`), all over the same `EmulatorState`.
+(`emulator.gmail`, with watch/stop in `emulator.gmail_watch`), Google batch
+(`emulator.batch`), Cloud Pub/Sub (`emulator.pubsub`) and Google's signing certs
+(`emulator.push_signing`), the Microsoft identity platform
+(`emulator.microsoft_identity`), Graph mail (`emulator.graph`), its JSON batching
+(`emulator.graph_batch`) and subscriptions (`emulator.graph_subscription_routes`), and
+the control API (`emulator.control`, `emulator.graph_control`, `emulator.push_control`),
+all over the same `EmulatorState`. docs/emulator-push.md lists the push routes.
 """
 
 from __future__ import annotations
@@ -22,7 +25,11 @@ from emulator.google_oauth import google_oauth_routes
 from emulator.graph import graph_routes
 from emulator.graph_batch import graph_batch_routes
 from emulator.graph_control import graph_control_routes
+from emulator.graph_subscription_routes import graph_subscription_routes
 from emulator.microsoft_identity import microsoft_identity_routes
+from emulator.pubsub import pubsub_routes
+from emulator.push_control import push_control_routes
+from emulator.push_signing import certs_route
 from emulator.state import EmulatorState
 
 
@@ -46,11 +53,15 @@ def create_emulator_app(state: EmulatorState | None = None) -> Starlette:
             *google_oauth_routes(world),
             *gmail_routes(world),
             *batch_routes(world),
+            *pubsub_routes(world),
+            certs_route(world),
             *control_routes(world),
             *graph_control_routes(world),
+            *push_control_routes(world),
             *microsoft_identity_routes(world),
-            # The batch route before the catch-all `/v1.0/{rest:path}`.
+            # Batch and subscriptions before the catch-all `/v1.0/{rest:path}`.
             *graph_batch_routes(world),
+            *graph_subscription_routes(world),
             *graph_routes(world),
         ],
         exception_handlers={ControlError: _control_error, HTTPException: _http_error},

@@ -10,8 +10,9 @@ CONTRACT.md §4 routes:
 - `POST /_emulator/mailboxes/{address}/revoke` -> 200 `{"address", "revoked_tokens"}`;
   every token of the mailbox dies until the user consents again
 - `POST /_emulator/faults` -> 201 (fields in `emulator.faults`); `DELETE /_emulator/faults` -> 204
-- `GET /_emulator/requests` -> `{"counts": {"METHOD /route/pattern": n}}`;
-  `POST /_emulator/requests/reset` -> 204
+- `GET /_emulator/requests` -> `{"counts": {"METHOD /route/pattern": n}, "pushes":
+  {"<provider> <kind> <outcome>": n}}` (`pushes`: what the emulator sent, see
+  `emulator.push_delivery`); `POST /_emulator/requests/reset` -> 204 (resets both)
 
 Extensions:
 
@@ -32,6 +33,8 @@ Extensions:
 - `POST /_emulator/reset` `{"seed": int}`? -> 204; back to a fresh emulator
 - Microsoft side (`emulator.graph_control`): `POST .../{address}/expire-delta-tokens`,
   `DELETE .../{address}/messages/{id}`
+- Push (`emulator.push_control`): `/_emulator/push/faults`, `/_emulator/push/log`,
+  `.../{address}/lifecycle`, `.../{address}/push/expire`, `GET .../{address}/push`
 
 Errors: `{"error": {"code": "snake_case", "message": "..."}}` with 400/404/409/413/415/422.
 """
@@ -182,7 +185,9 @@ def control_routes(state: EmulatorState) -> list[Route]:
         return Response(status_code=204)
 
     async def request_counts(_request: Request) -> Response:
-        return JSONResponse({"counts": state.requests.counts()})
+        return JSONResponse(
+            {"counts": state.requests.counts(), "pushes": state.requests.push_counts()}
+        )
 
     async def request_log(_request: Request) -> Response:
         return JSONResponse({"items": state.requests.entries()})

@@ -1,7 +1,8 @@
 """The Gmail API subset the project reads, under `/gmail/v1/users/{me|address}/...`.
 
 Served: `profile`, `history`, `messages` (list), `messages/{id}`,
-`messages/{message_id}/attachments/{id}` and `threads/{id}`, all GET. Every
+`messages/{message_id}/attachments/{id}` and `threads/{id}`, all GET, and the push
+calls `watch` and `stop`, POST (`emulator.gmail_watch`). Every
 call needs a Bearer access token issued for the mailbox by the emulator's
 Google OAuth; failures use Google's error body. The same `handle_gmail_call`
 serves direct requests and batch parts (see `emulator.batch`).
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote
 
@@ -24,6 +25,7 @@ from emulator.errors import google_error_body, unauthenticated_body
 from emulator.faults import Fault
 from emulator.gmail_context import HEX_ID, READ_SCOPES, GmailContext, GmailError, invalid_argument
 from emulator.gmail_lists import list_history, list_messages
+from emulator.gmail_watch import start_watch, stop_watch
 from emulator.mime import (
     b64url,
     find_part,
@@ -42,7 +44,8 @@ MESSAGE_FORMATS = ("minimal", "metadata", "full", "raw")
 THREAD_FORMATS = ("minimal", "metadata", "full")
 
 
-Handler = Callable[[GmailContext], dict[str, Any]]
+#: A handler answers a JSON object (200), or None for an empty 204.
+Handler = Callable[[GmailContext], dict[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,8 @@ ROUTES: tuple[GmailRoute, ...] = (
     GmailRoute("GET", _USERS + "/messages/{id}", get_message),
     GmailRoute("GET", _USERS + "/messages/{message_id}/attachments/{id}", get_attachment),
     GmailRoute("GET", _USERS + "/threads/{id}", get_thread),
+    GmailRoute("POST", _USERS + "/watch", start_watch),
+    GmailRoute("POST", _USERS + "/stop", stop_watch),
 )
 _COMPILED = [(route, route.regex) for route in ROUTES]
 
@@ -216,16 +221,18 @@ async def handle_gmail_call(state: EmulatorState, call: ApiCall) -> ApiResponse:
         return gmail_error(
             403, "Request had insufficient authentication scopes.", "insufficientPermissions"
         )
-    ctx = GmailContext(state, mailbox, token, params, call.query)
+    ctx = GmailContext(state, mailbox, token, params, call.query, call.body)
     try:
-        return ApiResponse(200, route.handler(ctx))
+        answer = route.handler(ctx)
     except GmailError as error:
         return gmail_error(error.status, error.message, error.reason)
+    return ApiResponse(204, {}) if answer is None else ApiResponse(200, answer)
 
 
 def gmail_routes(state: EmulatorState) -> list[Route]:
     async def endpoint(request: Request) -> Response:
-        response = await handle_gmail_call(state, ApiCall.from_request(request))
+        call = replace(ApiCall.from_request(request), body=await request.body())
+        response = await handle_gmail_call(state, call)
         return response.to_starlette()
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]

@@ -41,6 +41,7 @@ class GmailContext:
     token: AccessToken
     params: dict[str, str]
     query: QueryParams
+    body: bytes = b""
 
     @property
     def metadata_only(self) -> bool:

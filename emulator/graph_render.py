@@ -243,7 +243,7 @@ def body_preview(parsed: Message) -> str:
     return _SPACE.sub(" ", text).strip()[:BODY_PREVIEW_LENGTH]
 
 
-def _change_key(message: StoredMessage) -> str:
+def change_key(message: StoredMessage) -> str:
     digest = hashlib.sha256(f"{message.id}:{message.seq}".encode()).digest()[:16]
     return "CQAAABYAAA" + base64.b64encode(digest).decode("ascii")
 
@@ -270,7 +270,7 @@ def render_message(
     values: dict[str, Any] = {
         "createdDateTime": iso(received),
         "lastModifiedDateTime": iso(received),
-        "changeKey": _change_key(message),
+        "changeKey": change_key(message),
         "categories": [],
         "receivedDateTime": iso(received),
         "sentDateTime": iso(_sent_at(parsed, received)),

@@ -98,11 +98,17 @@ def _public_url(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-def _run_server(server: uvicorn.Server, sock: socket.socket) -> None:
+def _run_server(server: uvicorn.Server, sock: socket.socket, state: EmulatorState) -> None:
     async def main() -> None:
         # The coroutine is created inside the thread's own loop; building it (or a
         # gather over several) before asyncio.run hangs, as research §7 found.
-        await server.serve(sockets=[sock])
+        state.push.pusher.bind(asyncio.get_running_loop())
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            # Pushes run on this loop: cancel what is still pending and close their
+            # client before the loop goes, so nothing outlives the emulator.
+            await state.push.pusher.aclose()
 
     asyncio.run(main())
 
@@ -133,7 +139,7 @@ def running_emulator(
     server = uvicorn.Server(config)
     sock = _bind(host, port)
     thread = threading.Thread(
-        target=_run_server, args=(server, sock), name="provider-emulator", daemon=True
+        target=_run_server, args=(server, sock, world), name="provider-emulator", daemon=True
     )
     try:
         thread.start()

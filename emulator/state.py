@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from emulator.faults import FaultBook
 from emulator.request_log import RequestLog
@@ -34,6 +34,9 @@ from emulator.tokens import (
     OAuthClient,
     TokenStore,
 )
+
+if TYPE_CHECKING:
+    from emulator.push import PushHub
 
 Provider = Literal["gmail", "outlook"]
 KNOWN_PROVIDERS: tuple[str, ...] = get_args(Provider)
@@ -182,16 +185,23 @@ class EmulatorState:
         )
         self.requests = RequestLog()
         self.faults = FaultBook(seed)
+        # Imported here: the push modules read this module's types (Mailbox, ...).
+        from emulator.push import PushHub
+
+        #: Gmail watches, Pub/Sub, Graph subscriptions and the pushes they send.
+        self.push: PushHub = PushHub(clock, self.requests)
         self.reset(seed=seed)
 
     def reset(self, *, seed: int = 0) -> None:
-        """Back to a fresh instance: no mailboxes, tokens, faults or counts."""
+        """Back to a fresh instance: no mailboxes, tokens, faults, counts or push set-up
+        (pushes still being sent are dropped; the push signing key stays)."""
         self.access_token_lifetime = self._initial_lifetime
         self.mailboxes: dict[str, Mailbox] = {}
         self.tokens = TokenStore(self.clock, self._initial_clients)
         self.requests.reset()
         self.faults.clear()
         self.faults.reseed(seed)
+        self.push.reset()
         self._last_message_id = 0
         self._seq = 0
 
@@ -240,7 +250,8 @@ class EmulatorState:
         return f"{self._last_message_id:x}"
 
     def deliver(self, mailbox: Mailbox, raw: bytes, folder: str) -> StoredMessage:
-        """File `raw` into `folder` as new mail: a new message and a history record."""
+        """File `raw` into `folder` as new mail: a new message and a history record, and
+        the push notifications the mailbox's watch or subscriptions send for it."""
         if folder not in FOLDERS:
             raise ValueError(f"unknown folder {folder!r}")
         headers = BytesParser(policy=compat32).parsebytes(raw, headersonly=True)
@@ -266,6 +277,7 @@ class EmulatorState:
         mailbox.history.append(HistoryRecord(id=mailbox.history_id, message_id=message_id))
         for own_id in _MSG_ID.findall(str(headers.get("Message-ID", ""))):
             mailbox.thread_index.setdefault(own_id, thread_id)
+        self.push.mail_arrived(mailbox, stored)
         return stored
 
     def remove_message(self, mailbox: Mailbox, message_id: str) -> StoredMessage | None:

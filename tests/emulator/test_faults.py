@@ -126,7 +126,8 @@ def test_request_counts_and_reset(gmail: Any, control: httpx.Client) -> None:
             "GET /gmail/v1/users/{user}/profile": 1,
             "GET /o/oauth2/auth": 1,
             "POST /token": 1,
-        }
+        },
+        "pushes": {},
     }
     assert control.post("/_emulator/requests/reset").status_code == 204
-    assert control.get("/_emulator/requests").json() == {"counts": {}}
+    assert control.get("/_emulator/requests").json() == {"counts": {}, "pushes": {}}

@@ -1,4 +1,5 @@
-"""Serving: the CA file, plain-HTTP mode, and `python -m emulator` with a clean SIGTERM stop."""
+"""Serving: the CA file, plain-HTTP mode, `python -m emulator` with a clean SIGTERM stop,
+and pushes that end with the emulator."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 
 from emulator.server import CA_FILENAME, RunningEmulator, running_emulator
 from emulator.state import EmulatorState
+from tests.emulator.push_support import running_receiver
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,3 +87,20 @@ def test_module_entry_point_serves_until_sigterm(tmp_path: Path) -> None:
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+def test_stopping_cancels_pushes_still_being_retried(tmp_path: Path) -> None:
+    with running_receiver() as receiver:
+        with running_emulator(tmp_path, tls=False) as own, httpx.Client(base_url=own.url) as client:
+            topic = "/v1/projects/deskclone-dev/topics/t-stop"
+            client.put(topic)
+            push = {"pushEndpoint": receiver.url("/push")}
+            body = {"topic": topic.removeprefix("/v1/"), "pushConfig": push}
+            client.put("/v1/projects/deskclone-dev/subscriptions/s-stop", json=body)
+            receiver.answer("/push", 500, 500, 500, 500)
+            client.post(topic + ":publish", json={"messages": [{"data": "aGk="}]})
+            receiver.wait_for("/push", 1)
+            assert own.state.push.pusher.pending() == 1  # waiting to retry
+        assert not own.alive()
+        assert own.state.push.pusher.pending() == 0
+        assert len(receiver.on("/push")) < 4  # the retries died with the emulator
