@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from emulator.graph_render import change_key, message_id
@@ -69,7 +69,7 @@ class GraphSubscription:
     creator_id: str
     #: Set by a `reauthorizationRequired` lifecycle event, cleared by `/reauthorize`.
     needs_reauthorization: bool = False
-    created_at: float = field(default=0.0)
+    created_at: float = 0.0
 
     @property
     def folders(self) -> frozenset[str] | None:
