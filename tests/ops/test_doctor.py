@@ -14,6 +14,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from google.protobuf.duration_pb2 import Duration
 from sqlalchemy import Engine
 from temporalio.api.enums.v1 import IndexedValueType
@@ -27,9 +29,16 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
 from core.temporal import SEARCH_ATTRIBUTES
-from deskclone.doctor import Finding, check_database, check_providers, report, run_checks
+from deskclone import doctor_checks_database as database
+from deskclone import doctor_checks_providers as providers
+from deskclone import doctor_checks_temporal as temporal
+from deskclone.doctor import CHECKS, Finding, report, run_check, run_checks
+from deskclone.doctor_checks import Check, Context
 from store.db import make_engine
-from store.migrate import upgrade
+from store.migrate import MIGRATIONS_DIR, upgrade
+
+#: The latest migration, as this release's doctor wants the database to be.
+HEAD = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
 
 
 def address(env: WorkflowEnvironment) -> str:
@@ -45,6 +54,49 @@ def free_port() -> int:
 
 def texts(findings: list[Finding], status: str) -> list[str]:
     return [f.text for f in findings if f.status == status]
+
+
+async def checked(
+    checks: list[Check], settings: Settings, production: bool = False, timeout: float = 3
+) -> list[Finding]:
+    """What `checks` find, run in order on one context as `deskclone doctor` runs them."""
+    ctx = Context(settings, production, timeout)
+    findings: list[Finding] = []
+    for check in checks:
+        findings += await run_check(check, ctx)
+    return findings
+
+
+#: Each check and the tests below that make it fail (or warn) and read its words.
+FAILURE_TESTS = {
+    "sqlite_file_exists": ("test_a_missing_sqlite_file",),
+    "database_answers": ("test_unreachable_database",),
+    "migrations_at_head": ("test_unmigrated_databases",),  # none, behind, newer
+    "temporal_answers": ("test_unreachable_temporal", "test_silent_temporal"),
+    "namespace_exists": ("test_missing_namespace", "test_namespace_that_cannot_be_described"),
+    "search_attributes_registered": (
+        "test_missing_and_mistyped_search_attributes",
+        "test_search_attributes_that_cannot_be_listed",
+    ),
+    "worker_polling": (
+        "test_missing_and_mistyped_search_attributes",  # nobody polls
+        "test_search_attributes_that_cannot_be_listed",  # cannot tell
+    ),
+    "ca_bundle_readable": (
+        "test_production_provider_settings",  # missing
+        "test_production_provider_settings_in_order",  # not PEM
+    ),
+    "real_endpoints": ("test_production_provider_settings",),
+    "oauth_clients": ("test_production_provider_settings",),  # half a client, none at all
+    "secret_key_set": ("test_production_provider_settings",),
+    "public_https_url": ("test_production_provider_settings",),
+}
+
+
+def test_every_check_has_a_failing_case_below() -> None:
+    assert [check.__name__ for check in CHECKS] == list(FAILURE_TESTS)
+    tests = {name for names in FAILURE_TESTS.values() for name in names}
+    assert tests <= set(globals()), tests - set(globals())
 
 
 @pytest.fixture
@@ -65,7 +117,7 @@ async def test_healthy_system_has_no_problem(healthy: Settings, postgres_engine:
     findings = await run_checks(healthy, production=False)
     assert texts(findings, "fail") == [] and texts(findings, "warn") == []
     said = "\n".join(texts(findings, "ok"))
-    assert "answers; migrations at head (0002)" in said
+    assert f"answers; migrations at head ({HEAD})" in said
     assert "postgresql+psycopg://postgres@127.0.0.1" in said
     assert f"Temporal answers at {healthy.temporal_address}" in said
     assert "namespace 'default' exists" in said
@@ -133,6 +185,20 @@ async def test_unreachable_temporal(healthy: Settings) -> None:
     ]
 
 
+async def test_silent_temporal(healthy: Settings) -> None:
+    with socket.socket() as silent:  # accepts connections, never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        settings = healthy.model_copy(update={"temporal_address": address})
+        findings = await checked(temporal.CHECKS, settings, timeout=1)
+    assert texts(findings, "fail") == [
+        f"Temporal at {address} did not answer within 1 s. Is the server running, and is "
+        "DESKCLONE_TEMPORAL_ADDRESS right?"
+    ]
+    assert texts(findings, "ok") == texts(findings, "warn") == []  # nothing more was asked
+
+
 async def make_namespace(env: WorkflowEnvironment, attributes: dict[str, int]) -> str:
     name = f"doctor-{uuid.uuid4().hex[:8]}"
     service = env.client.workflow_service
@@ -187,11 +253,49 @@ async def test_missing_namespace(healthy: Settings) -> None:
     ]
 
 
-def test_unmigrated_databases(tmp_path: Path) -> None:
+async def test_namespace_that_cannot_be_described(healthy: Settings) -> None:
+    settings = healthy.model_copy(update={"temporal_namespace": ""})
+    findings = await checked(temporal.CHECKS, settings)
+    assert texts(findings, "fail") == [
+        "cannot describe the namespace '': Namespace not set on request."
+    ]
+
+
+async def test_search_attributes_that_cannot_be_listed(healthy: Settings) -> None:
+    # As if the namespace went away between its check and these two.
+    settings = healthy.model_copy(update={"temporal_namespace": "gone-meanwhile"})
+    ctx = Context(settings, production=False, timeout=3)
+    await run_check(temporal.temporal_answers, ctx)
+    ctx.namespace_exists = True
+    listed = await run_check(temporal.search_attributes_registered, ctx)
+    polled = await run_check(temporal.worker_polling, ctx)
+    assert texts(listed, "fail") == [
+        "cannot list the search attributes: Namespace gone-meanwhile is not found."
+    ]
+    assert texts(polled, "warn") == [
+        "cannot tell whether a worker is running: Namespace gone-meanwhile is not found."
+    ]
+
+
+async def test_a_missing_sqlite_file(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    findings = await checked(database.CHECKS, settings)
+    assert findings == [
+        Finding(
+            "fail",
+            "database",
+            f"the SQLite database file {tmp_path}/deskclone.db does not exist: "
+            "run `deskclone migrate` (or set DESKCLONE_DATABASE_URL)",
+        )
+    ]
+    assert not (tmp_path / "deskclone.db").exists()  # not created by looking
+
+
+async def test_unmigrated_databases(tmp_path: Path) -> None:
     empty = tmp_path / "empty.db"
     sqlite3.connect(empty).close()
     settings = Settings(database_url=f"sqlite:///{empty}")
-    assert texts(check_database(settings, 3), "fail") == [
+    assert texts(await checked(database.CHECKS, settings), "fail") == [
         f"sqlite:///{empty} answers but has no DeskClone tables yet (no migration applied): "
         "run `deskclone migrate`"
     ]
@@ -201,16 +305,28 @@ def test_unmigrated_databases(tmp_path: Path) -> None:
     upgrade(engine, "0001")
     engine.dispose()
     settings = Settings(database_url=f"sqlite:///{behind}")
-    assert texts(check_database(settings, 3), "fail") == [
-        f"sqlite:///{behind} is at migration 0001 but this release needs 0002: "
+    assert texts(await checked(database.CHECKS, settings), "fail") == [
+        f"sqlite:///{behind} is at migration 0001 but this release needs {HEAD}: "
         "run `deskclone migrate`"
     ]
 
+    newer = tmp_path / "newer.db"
+    engine = make_engine(f"sqlite:///{newer}")
+    upgrade(engine)
+    with engine.begin() as connection:  # as a later release's migration would leave it
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '9001'"))
+    engine.dispose()
+    settings = Settings(database_url=f"sqlite:///{newer}")
+    assert texts(await checked(database.CHECKS, settings), "fail") == [
+        f"sqlite:///{newer} is at migration 9001, which this release does not know: it was "
+        "migrated by a newer DeskClone. Run that release, not this one."
+    ]
 
-def test_unreachable_database() -> None:
+
+async def test_unreachable_database() -> None:
     port = free_port()
     url = f"postgresql://deskclone:hunter2-password@127.0.0.1:{port}/deskclone"
-    [finding] = check_database(Settings(database_url=url), 3)
+    [finding] = await checked(database.CHECKS, Settings(database_url=url))
     assert finding.status == "fail"
     assert finding.text.startswith(
         f"cannot connect to the database postgresql+psycopg://deskclone:***@127.0.0.1:{port}"
@@ -222,7 +338,7 @@ def test_unreachable_database() -> None:
     assert "hunter2" not in finding.text
 
 
-def test_production_provider_settings(tmp_path: Path) -> None:
+async def test_production_provider_settings(tmp_path: Path) -> None:
     settings = Settings(
         environment="development",  # as `load_settings` falls back to, to report everything
         gmail_api_url="https://127.0.0.1:8025",
@@ -230,7 +346,7 @@ def test_production_provider_settings(tmp_path: Path) -> None:
         google_client_id="123-abc.apps.googleusercontent.com",
         public_url="http://127.0.0.1:8000",
     )
-    findings = check_providers(settings, production=True)
+    findings = await checked(providers.CHECKS, settings, production=True)
     assert texts(findings, "fail") == [
         f"DESKCLONE_PROVIDER_CA_BUNDLE={tmp_path}/missing.pem does not exist",
         "DESKCLONE_GMAIL_API_URL=https://127.0.0.1:8025 points at 127.0.0.1: production "
@@ -248,7 +364,7 @@ def test_production_provider_settings(tmp_path: Path) -> None:
     ]
 
 
-def test_production_provider_settings_in_order(tmp_path: Path) -> None:
+async def test_production_provider_settings_in_order(tmp_path: Path) -> None:
     bundle = tmp_path / "corporate.pem"
     bundle.write_text("not a certificate\n")
     settings = Settings(
@@ -259,7 +375,7 @@ def test_production_provider_settings_in_order(tmp_path: Path) -> None:
         secret_key="k" * 32,
         public_url="https://help.example.com",
     )
-    findings = check_providers(settings, production=True)
+    findings = await checked(providers.CHECKS, settings, production=True)
     assert texts(findings, "fail") == [
         f"DESKCLONE_PROVIDER_CA_BUNDLE={bundle} is not a readable PEM CA bundle: "
         + texts(findings, "fail")[0].split("bundle: ", 1)[1]

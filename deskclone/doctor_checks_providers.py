@@ -1,0 +1,135 @@
+"""Provider checks: a readable CA bundle; in production, the real endpoints (never the
+emulator), both halves of each OAuth client, the secret key and a public https URL."""
+
+from __future__ import annotations
+
+import ssl
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+
+from core.settings import emulator_problems, is_emulator_host
+from deskclone.doctor_checks import Check, Context, Finding, fail, first_line, ok, warn
+
+AREA = "providers"
+
+
+def ca_bundle_readable(ctx: Context) -> list[Finding]:
+    bundle = ctx.settings.provider_ca_bundle
+    if bundle is None:
+        return []
+    if not bundle.is_file():
+        return [fail(AREA, f"DESKCLONE_PROVIDER_CA_BUNDLE={bundle} does not exist")]
+    try:
+        ssl.create_default_context(cafile=str(bundle))
+    except (OSError, ssl.SSLError) as error:
+        return [
+            fail(
+                AREA,
+                f"DESKCLONE_PROVIDER_CA_BUNDLE={bundle} is not a readable PEM CA bundle: "
+                f"{first_line(error)}",
+            )
+        ]
+    return [ok(AREA, f"CA bundle {bundle} is readable")]
+
+
+def real_endpoints(ctx: Context) -> list[Finding]:
+    """Development may use the emulator (said, not judged); production must not."""
+    emulated = emulator_problems(ctx.settings)
+    if not ctx.production:
+        where = "the provider emulator" if emulated else "the real Google and Microsoft endpoints"
+        return [ok(AREA, f"development settings; providers are {where}")]
+    return [
+        fail(
+            AREA,
+            f"{problem}: production refuses the provider emulator. Unset it (the default "
+            "is the real endpoint) or set the provider's real URL",
+        )
+        for problem in emulated
+    ]
+
+
+def _unset(value: str | SecretStr | None) -> bool:
+    plain = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return not plain or "deskclone-emulator" in plain
+
+
+def oauth_clients(ctx: Context) -> list[Finding]:
+    if not ctx.production:
+        return []
+    settings = ctx.settings
+    public_url = settings.public_url.rstrip("/")
+    findings: list[Finding] = []
+    configured = 0
+    for label, provider, client_id, secret, id_var in (
+        ("Gmail", "gmail", settings.google_client_id, settings.google_client_secret, "GOOGLE"),
+        (
+            "Outlook",
+            "outlook",
+            settings.microsoft_client_id,
+            settings.microsoft_client_secret,
+            "MICROSOFT",
+        ),
+    ):
+        id_unset, secret_unset = _unset(client_id), _unset(secret)
+        if id_unset and secret_unset:
+            findings.append(ok(AREA, f"{label}: not configured (optional)"))
+        elif id_unset or secret_unset:
+            missing = f"DESKCLONE_{id_var}_CLIENT_{'ID' if id_unset else 'SECRET'}"
+            findings.append(
+                fail(
+                    AREA,
+                    f"{label}: {missing} is not set, so connecting a mailbox will fail; "
+                    "see docs/providers.md",
+                )
+            )
+        else:
+            configured += 1
+            findings.append(
+                ok(
+                    AREA,
+                    f"{label}: OAuth client set; its redirect URI must be "
+                    f"{public_url}/oauth/{provider}/callback",
+                )
+            )
+    if configured == 0:
+        findings.append(
+            warn(
+                AREA,
+                "no mail provider is configured: only the form and the widget make tickets "
+                "(docs/providers.md sets up Google and Microsoft)",
+            )
+        )
+    return findings
+
+
+def secret_key_set(ctx: Context) -> list[Finding]:
+    key = ctx.settings.secret_key
+    if not ctx.production or (key is not None and key.get_secret_value()):
+        return []
+    return [fail(AREA, "DESKCLONE_SECRET_KEY is not set: mailbox tokens cannot be stored or read")]
+
+
+def public_https_url(ctx: Context) -> list[Finding]:
+    if not ctx.production:
+        return []
+    public_url = ctx.settings.public_url.rstrip("/")
+    parts = urlsplit(public_url)
+    if parts.scheme == "https" and not is_emulator_host(parts.hostname or ""):
+        return []
+    return [
+        warn(
+            AREA,
+            f"DESKCLONE_PUBLIC_URL={public_url} is not a public https URL; Google and "
+            "Microsoft accept such redirect URIs only for local development",
+        )
+    ]
+
+
+CHECKS: list[Check] = [
+    ca_bundle_readable,
+    real_endpoints,
+    oauth_clients,
+    secret_key_set,
+    public_https_url,
+]
