@@ -163,9 +163,7 @@ def parse(model: type[M], data: Any) -> M:
 
 
 def iso(value: datetime) -> str:
-    # SQLite hands back naive datetimes; everything is stored in UTC.
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
+    """`2026-12-07T10:00:00Z`: every datetime from the store and the workflows is aware."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 

@@ -24,9 +24,10 @@ from core.crypto import Cipher
 from core.settings import Settings
 from ingest.fetch import fetch_into_ledger
 from ingest.tickets import make_tickets
-from providers import google_oauth, microsoft_oauth
 from providers.base import Credentials
 from providers.cache import ProviderCache
+from providers.gmail import oauth as google_oauth
+from providers.outlook import oauth as microsoft_oauth
 from providers.registry import build_provider
 from store import mailboxes
 from store.db import make_engine, transaction

@@ -4,7 +4,7 @@ never put in a Temporal payload or a log line."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 
 @dataclass(frozen=True)
@@ -13,5 +13,11 @@ class Credentials:
 
     refresh_token: str
     access_token: str | None = None
-    expires_at: datetime | None = None
+    expires_at: datetime | None = None  # timezone-aware; a naive one is read as UTC
     scopes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Client libraries keep expiry as naive UTC (google-auth does): one place turns it
+        # aware, so no caller compares naive with aware.
+        if self.expires_at is not None and self.expires_at.tzinfo is None:
+            object.__setattr__(self, "expires_at", self.expires_at.replace(tzinfo=UTC))

@@ -7,11 +7,20 @@ one, so a provider classifies each failure and raises at once.
 
 from __future__ import annotations
 
+import email.utils
+import importlib
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from domain.credentials import Credentials
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 __all__ = [
     "AuthExpired",
@@ -19,11 +28,13 @@ __all__ = [
     "CursorExpired",
     "MailboxProvider",
     "ProviderError",
+    "ProviderInfo",
     "RawMessage",
     "SyncPage",
     "Throttled",
     "Transient",
     "most_severe",
+    "retry_after_seconds",
 ]
 
 
@@ -82,9 +93,48 @@ class SyncPage:
     retry_after: float | None = None
 
 
+CursorKind = Literal["gmail_history", "graph_delta"]
+PushKind = Literal["gmail_watch", "graph_subscription"]
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    name: str  # what the API, the database and Temporal call it: "gmail"
+    label: str  # the product, on cards: "Gmail"
+    company: str  # who the person signs in with: "Google"
+    connect_label: str  # the Sources button (CONTRACT.md §2)
+    scopes: tuple[str, ...]  # what the consent asks for: read-only, always
+    # The sign-in flow: `new_pkce_pair`, `authorization_url`, `exchange_code`.
+    oauth_module: str
+    client: str  # "module:Class", built with (settings, credentials)
+    # "module:function" closing the connections the provider's clients share in a process.
+    shared_connections: str
+    cursor_kind: CursorKind
+    push_kind: PushKind | None = None
+
+    def oauth(self) -> ModuleType:
+        return importlib.import_module(self.oauth_module)
+
+    def build(self, settings: Settings, credentials: Credentials) -> MailboxProvider:
+        make: Callable[[Settings, Credentials], MailboxProvider] = _named(self.client)
+        return make(settings, credentials)
+
+    def close_shared(self) -> None:
+        """Close the connections this provider's clients share, if any were ever opened."""
+        module, _, _name = self.shared_connections.partition(":")
+        if module in sys.modules:  # never imported: nothing to close
+            _named(self.shared_connections)()
+
+    def auth_expired_words(self) -> str:
+        return (
+            f"{self.company} no longer accepts this connection. Click Reconnect to sign in again."
+        )
+
+
 class MailboxProvider(Protocol):
     def initial_cursor(self, since: datetime) -> str:
-        """A cursor whose first pages list inbox mail received since `since`, then continue
+        """A cursor whose first pages list inbox mail received since `since` (timezone-aware,
+        as every datetime from the store is), then continue
         incrementally from the moment this was called: nothing in between is missed."""
         ...
 
@@ -96,6 +146,26 @@ class MailboxProvider(Protocol):
         """The current credentials, which may have been refreshed or rotated by the last call;
         the caller saves them when they changed."""
         ...
+
+
+def _named(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """`Retry-After` as seconds: delta-seconds or an HTTP date; None when absent or garbled."""
+    value = headers.get("retry-after") if headers is not None else None
+    if not value:
+        return None
+    value = str(value).strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def most_severe(failures: list[ProviderError]) -> ProviderError:

@@ -19,7 +19,7 @@ from providers.base import AuthExpired, Credentials, MailboxProvider
 
 # A cached provider is its mailbox's credentials and access token (~1.3 KiB for Gmail, ~5 KiB
 # for Outlook, whose MSAL cache it holds): the Gmail service and the connections are shared
-# per process (providers.gmail.GmailApi, providers.google_transport, providers.graph_client).
+# per process (providers.gmail.GmailApi, providers.gmail.transport, providers.outlook.graph).
 # Large enough that a worker's mailboxes stay cached, so an access token is renewed once an
 # hour, not on every poll of a mailbox that fell out of the cache.
 MAX_CACHED_PROVIDERS = 10_000

@@ -9,16 +9,18 @@ from typing import Any
 import jinja2
 from starlette.responses import HTMLResponse
 
+from api import schemas
+
 TEMPLATES = Path(__file__).parent.parent / "templates"
 
 
 def as_utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything is stored in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """For display: every datetime from the store and the workflows is timezone-aware."""
+    return value.astimezone(UTC)
 
 
 def iso(value: datetime | None) -> str:
-    return "" if value is None else as_utc(value).isoformat().replace("+00:00", "Z")
+    return "" if value is None else schemas.iso(value)
 
 
 def when(value: datetime | None) -> str:

@@ -13,11 +13,11 @@ import pytest
 from core.settings import Settings
 from emulator.graph_render import encoded_message_id
 from emulator.server import RunningEmulator, running_emulator
-from providers import microsoft_oauth
 from providers.base import Credentials, MailboxProvider
-from providers.gmail import GmailProvider
+from providers.gmail.client import GmailProvider
 from providers.oauth_common import Grant
-from providers.outlook import OutlookProvider
+from providers.outlook import oauth as microsoft_oauth
+from providers.outlook.client import OutlookProvider
 from providers.registry import close_shared_connections
 from tests.emulator.support import deliver, make_message
 from tests.providers.support import Synced, closed_port_url, connect, provider_settings

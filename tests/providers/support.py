@@ -13,8 +13,8 @@ import httpx
 from core.settings import Settings
 from emulator.server import RunningEmulator
 from providers.base import RawMessage, SyncPage
-from providers.gmail import GmailProvider
-from providers.google_oauth import authorization_url, exchange_code, new_pkce_pair
+from providers.gmail.client import GmailProvider
+from providers.gmail.oauth import authorization_url, exchange_code, new_pkce_pair
 from providers.oauth_common import Grant
 from tests.emulator.support import ANN, deliver, make_message
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from providers.gmail_cursor import CatchUp, CursorFormatError, GmailCursor
+from providers.gmail.cursor import CatchUp, CursorFormatError, GmailCursor
 
 
 def test_an_idle_cursor_is_short() -> None:

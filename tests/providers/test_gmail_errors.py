@@ -12,9 +12,8 @@ import pytest
 
 from core.settings import Settings
 from emulator.server import RunningEmulator
-from providers.base import AuthExpired, ProviderError, Throttled, Transient
-from providers.gmail import GmailProvider
-from providers.gmail_errors import retry_after_seconds
+from providers.base import AuthExpired, ProviderError, Throttled, Transient, retry_after_seconds
+from providers.gmail.client import GmailProvider
 from providers.oauth_common import Grant
 from tests.providers.conftest import ProviderFactory
 from tests.providers.support import (

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from providers.gmail import GmailProvider
-from providers.gmail_cursor import GmailCursor
+from providers.gmail.client import GmailProvider
+from providers.gmail.cursor import GmailCursor
 from providers.oauth_common import Grant
 from tests.providers.conftest import ProviderFactory
 from tests.providers.support import (

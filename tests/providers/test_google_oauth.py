@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from core.settings import Settings
-from providers.google_oauth import (
-    GMAIL_READONLY,
-    GMAIL_SCOPES,
+from providers.gmail import GMAIL_READONLY
+from providers.gmail import SCOPES as GMAIL_SCOPES
+from providers.gmail.oauth import (
     OAuthError,
     authorization_url,
     exchange_code,

@@ -10,8 +10,8 @@ import pytest
 
 from core.settings import Settings
 from providers.base import Throttled, Transient
-from providers.microsoft_auth import DISCOVERY, MicrosoftTokens
 from providers.oauth_common import Grant
+from providers.outlook.auth import DISCOVERY, MicrosoftTokens
 from tests.providers.conftest import connect_outlook
 from tests.providers.support import request_counts, reset_counts
 

@@ -11,8 +11,8 @@ import pytest
 
 from core.settings import Settings
 from emulator.server import RunningEmulator
-from providers.microsoft_auth import MsalSession, msal_app
-from providers.microsoft_oauth import (
+from providers.outlook.auth import MsalSession, msal_app
+from providers.outlook.oauth import (
     AUTHORIZATION_SCOPES,
     OAuthError,
     authorization_url,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from providers.gmail_cursor import CatchUp, GmailCursor
-from providers.outlook_cursor import CursorFormatError, Listed, OutlookCursor
+from providers.gmail.cursor import CatchUp, GmailCursor
+from providers.outlook.cursor import CursorFormatError, Listed, OutlookCursor
 
 LINK = "https://graph.microsoft.com/v1.0/me/mailfolders('AQMk')/messages/delta?$deltatoken=abc"
 

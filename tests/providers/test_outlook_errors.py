@@ -11,10 +11,10 @@ import pytest
 
 from emulator.server import RunningEmulator
 from providers.base import AuthExpired, ProviderError, Throttled, Transient
-from providers.microsoft_auth import classify_token_error
 from providers.oauth_common import Grant
-from providers.outlook import OutlookProvider
-from providers.outlook_cursor import OutlookCursor
+from providers.outlook.auth import classify_token_error
+from providers.outlook.client import OutlookProvider
+from providers.outlook.cursor import OutlookCursor
 from tests.providers.conftest import (
     OLIVE,
     OutlookFactory,

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from providers.oauth_common import Grant
-from providers.outlook import OutlookProvider
-from providers.outlook_cursor import Listed, OutlookCursor
+from providers.outlook.client import OutlookProvider
+from providers.outlook.cursor import Listed, OutlookCursor
 from tests.providers.conftest import (
     OLIVE,
     OutlookFactory,

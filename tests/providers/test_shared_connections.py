@@ -15,10 +15,10 @@ import pytest
 
 from emulator.server import RunningEmulator
 from providers.base import Transient
-from providers.gmail import GmailProvider, gmail_api
-from providers.google_transport import HttpPool, http_pool
+from providers.gmail.client import GmailProvider, gmail_api
+from providers.gmail.transport import HttpPool, http_pool
 from providers.oauth_common import Grant
-from providers.outlook import OutlookProvider
+from providers.outlook.client import OutlookProvider
 from tests.providers.conftest import (
     OLIVE,
     OutlookFactory,

@@ -7,7 +7,7 @@ for each new message through JSON batching (`$batch`, 20 `$value` requests each)
 so Outlook mail goes through the same MIME normalisation as Gmail's.
 `conversationId` is the provider thread id and `receivedDateTime` the received time.
 
-The cursor (`providers.outlook_cursor`) holds Graph's link verbatim. The first
+The cursor (`providers.outlook.cursor`) holds Graph's link verbatim. The first
 round (`initial_cursor`, which sends nothing) lists inbox mail received since
 `since` (`$filter=receivedDateTime ge ...`); its deltaLink then continues
 incrementally, and mail arriving in between is in that first round. When Graph
@@ -19,7 +19,7 @@ the caller's ledger (unique on message id) to absorb; those pages are
 
 An idle poll with a valid access token costs one request (the delta GET), and
 returns the very same cursor, so the caller has nothing to write. Tokens: see
-`providers.microsoft_auth`; a Graph 401 gets one forced renewal, then
+`providers.outlook.auth`; a Graph 401 gets one forced renewal, then
 `AuthExpired`. Never retries otherwise: Temporal's retry policy is the only one.
 
 An instance may be cached between polls but must not be used by two threads at
@@ -39,11 +39,11 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from core.settings import Settings
 from providers.base import Credentials, CursorExpired, SyncPage, Transient
-from providers.graph_client import GraphClient
-from providers.graph_errors import is_sync_reset, response_body
-from providers.graph_fetch import fetch_raw
-from providers.microsoft_auth import MicrosoftTokens
-from providers.outlook_cursor import Listed, OutlookCursor
+from providers.outlook.auth import MicrosoftTokens
+from providers.outlook.cursor import Listed, OutlookCursor
+from providers.outlook.errors import is_sync_reset, response_body
+from providers.outlook.fetch import fetch_raw
+from providers.outlook.graph import GraphClient
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class OutlookProvider:
         return self._tokens.credentials()
 
     def initial_cursor(self, since: datetime) -> str:
-        floor = int(_aware(since).timestamp())
+        floor = int(since.timestamp())
         return OutlookCursor(link=self._first_query(floor), floor=floor, in_round=True).encode()
 
     def fetch_page(self, cursor: str, max_messages: int) -> SyncPage:
@@ -222,7 +222,3 @@ def _listed(row: dict[str, Any]) -> Listed:
         conversation if isinstance(conversation, str) and conversation else None,
         received if isinstance(received, str) and received else None,
     )
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

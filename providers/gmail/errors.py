@@ -7,15 +7,17 @@ Google `reason` and Google's own error text, not from request data.
 
 from __future__ import annotations
 
-import email.utils
-import time
-from typing import Any
-
 import httplib2  # type: ignore[import-untyped]
 from google.auth.exceptions import RefreshError, TransportError
 from googleapiclient.errors import BatchError, HttpError  # type: ignore[import-untyped]
 
-from providers.base import AuthExpired, ProviderError, Throttled, Transient
+from providers.base import (
+    AuthExpired,
+    ProviderError,
+    Throttled,
+    Transient,
+    retry_after_seconds,
+)
 
 #: 403 reasons that mean "this grant may not do that": only a new consent helps.
 _REAUTH_REASONS = frozenset({"insufficientPermissions", "forbidden"})
@@ -37,21 +39,6 @@ def http_reason(error: HttpError) -> str | None:
         reason = details[0].get("reason")
         return str(reason) if reason else None
     return None
-
-
-def retry_after_seconds(headers: Any) -> float | None:
-    """`Retry-After` as seconds: delta-seconds or an HTTP date; None when absent or garbled."""
-    value = headers.get("retry-after") if headers is not None else None
-    if not value:
-        return None
-    value = str(value).strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def classify_http_error(error: HttpError, what: str) -> ProviderError:

@@ -28,8 +28,8 @@ import httpx
 
 from core.settings import Settings
 from providers.base import Transient
-from providers.graph_errors import classify_response, classify_transport
-from providers.microsoft_auth import MicrosoftTokens
+from providers.outlook.auth import MicrosoftTokens
+from providers.outlook.errors import classify_response, classify_transport
 
 _contexts: dict[Path | None, ssl.SSLContext] = {}
 _clients: dict[tuple[Path | None, float], httpx.Client] = {}

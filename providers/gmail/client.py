@@ -16,7 +16,7 @@ an idle poll is one request) but must not be used by two threads at once. It is
 small: the googleapiclient service (its discovery document and method tables)
 is built once per process and shared by every mailbox (`GmailApi`), and
 connections are borrowed from a process-wide pool for one call at a time
-(`providers.google_transport.borrowed_http`), so an instance holds no sockets
+(`providers.gmail.transport.borrowed_http`), so an instance holds no sockets
 between calls and dropping it without `close()` leaks nothing. Credentials are
 never shared: the shared service has no http of its own (a request sent
 through it without its mailbox's `AuthorizedHttp` fails loudly), and every
@@ -50,10 +50,10 @@ from providers.base import (
     SyncPage,
     Throttled,
 )
-from providers.gmail_cursor import CatchUp, GmailCursor
-from providers.gmail_errors import classify, http_status
-from providers.gmail_fetch import fetch_raw
-from providers.google_transport import borrowed_http
+from providers.gmail.cursor import CatchUp, GmailCursor
+from providers.gmail.errors import classify, http_status
+from providers.gmail.fetch import fetch_raw
+from providers.gmail.transport import borrowed_http
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ class GmailProvider:
         return Credentials(
             refresh_token=str(self._google.refresh_token),
             access_token=self._google.token,
-            expires_at=expiry.replace(tzinfo=UTC) if expiry is not None else None,
+            expires_at=expiry,  # naive UTC, as google-auth keeps it: Credentials reads it so
             scopes=self._scopes,
         )
 
@@ -201,7 +201,7 @@ class GmailProvider:
         with self._connections():
             started = int(self._clock())
             history_id = self._profile_history_id()
-        after = int(_aware(since).timestamp())
+        after = int(since.timestamp())
         return GmailCursor(history_id, started, catch_up=CatchUp(after=after)).encode()
 
     def fetch_page(self, cursor: str, max_messages: int) -> SyncPage:
@@ -383,8 +383,4 @@ def _added_inbox_ids(response: dict[str, Any]) -> list[str]:
 
 def _naive_utc(value: datetime | None) -> datetime | None:
     # google-auth compares expiry with a naive UTC "now".
-    return None if value is None else _aware(value).astimezone(UTC).replace(tzinfo=None)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return None if value is None else value.astimezone(UTC).replace(tzinfo=None)

@@ -12,7 +12,7 @@ from googleapiclient.errors import HttpError  # type: ignore[import-untyped]
 from googleapiclient.http import BatchHttpRequest  # type: ignore[import-untyped]
 
 from providers.base import AuthExpired, ProviderError, RawMessage, most_severe
-from providers.gmail_errors import classify_http_error, http_status
+from providers.gmail.errors import classify_http_error, http_status
 
 #: Gmail allows 100 calls per batch but advises against more than 50 (it throttles bigger ones).
 BATCH_SIZE = 50

@@ -1,6 +1,6 @@
 """OAuth 2.0 for "Connect Outlook Account": authorization URL, PKCE, nonce, code exchange.
 
-The same shapes as `providers.google_oauth`, so the API treats both alike:
+The same shapes as `providers.gmail.oauth`, so the API treats both alike:
 
 1. `verifier, challenge = new_pkce_pair()`; store the verifier (encrypted) with the
    `state`, exactly as for Google.
@@ -19,7 +19,7 @@ compares them), built here so that `state`, PKCE and nonce are the caller's, and
 without MSAL's network lookup at click time: the `authorize` endpoint is
 `{authority}/oauth2/v2.0/authorize` on Microsoft and on the emulator alike. The
 exchange is MSAL's `acquire_token_by_auth_code_flow`, so the tokens land in
-MSAL's cache, which becomes the stored credential (see `providers.microsoft_auth`).
+MSAL's cache, which becomes the stored credential (see `providers.outlook.auth`).
 """
 
 from __future__ import annotations
@@ -35,16 +35,6 @@ import msal  # type: ignore[import-untyped]
 
 from core.settings import Settings
 from providers.base import Credentials
-from providers.graph_client import graph_ssl_context
-from providers.microsoft_auth import (
-    GRAPH_SCOPES,
-    RESERVED_SCOPES,
-    MsalSession,
-    classify_msal_exception,
-    describe_token_error,
-    msal_app,
-    serialize_cache,
-)
 from providers.oauth_common import (
     Grant,
     OAuthError,
@@ -52,6 +42,15 @@ from providers.oauth_common import (
     new_pkce_pair,
     pkce_challenge,
 )
+from providers.outlook import SCOPES
+from providers.outlook.auth import (
+    MsalSession,
+    classify_msal_exception,
+    describe_token_error,
+    msal_app,
+    serialize_cache,
+)
+from providers.outlook.graph import graph_ssl_context
 
 __all__ = [
     "AUTHORIZATION_SCOPES",
@@ -63,7 +62,7 @@ __all__ = [
 
 #: Everything the consent asks for: read mail, read the profile (for the address),
 #: and MSAL's reserved scopes (sign-in, and offline_access for a refresh token).
-AUTHORIZATION_SCOPES = (*GRAPH_SCOPES, *RESERVED_SCOPES)
+AUTHORIZATION_SCOPES = SCOPES
 _GRAPH_RESOURCE = "https://graph.microsoft.com/"
 MAIL_READ = "mail.read"
 #: The flow state handed to MSAL: the caller has already matched the real one.

@@ -37,13 +37,16 @@ import requests
 from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS  # type: ignore[import-untyped]
 
 from core.settings import Settings
-from providers.base import AuthExpired, Credentials, ProviderError, Throttled, Transient
-from providers.gmail_errors import retry_after_seconds
+from providers.base import (
+    AuthExpired,
+    Credentials,
+    ProviderError,
+    Throttled,
+    Transient,
+    retry_after_seconds,
+)
+from providers.outlook import GRAPH_SCOPES
 
-#: What MSAL is asked for; the authorization request adds MSAL's reserved scopes.
-GRAPH_SCOPES = ("Mail.Read", "User.Read")
-#: MSAL's reserved scopes, which it adds to every request (application.py `_decorate_scope`).
-RESERVED_SCOPES = ("offline_access", "openid", "profile")
 #: Refresh this long before the access token expires, so a call never races its expiry.
 EXPIRY_MARGIN = timedelta(minutes=5)
 
@@ -250,7 +253,7 @@ class MicrosoftTokens:
         self._clock = clock
         self._cache_text = credentials.refresh_token
         self._access_token = credentials.access_token
-        self._expires_at = _aware(credentials.expires_at)
+        self._expires_at = credentials.expires_at
         self._scopes = credentials.scopes
 
     def credentials(self) -> Credentials:
@@ -302,9 +305,3 @@ class MicrosoftTokens:
         if cache.has_state_changed:
             self._cache_text = serialize_cache(cache)
         return token
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -21,15 +21,15 @@ Keys (absent when empty or false, so an idle mailbox's cursor stays short):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from providers import cursor_json as fields
+from providers.cursor_json import CursorFormatError
+
+__all__ = ["CursorFormatError", "Listed", "OutlookCursor"]
+
 VERSION = 1
-
-
-class CursorFormatError(ValueError):
-    """The string is not a cursor this provider made (corrupted, or another provider's)."""
 
 
 @dataclass(frozen=True)
@@ -63,45 +63,28 @@ class OutlookCursor:
             body["r"] = True
         if self.pending:
             body["q"] = [[m.id, m.conversation_id, m.received] for m in self.pending]
-        return json.dumps(body, separators=(",", ":"))
+        return fields.dump(body)
 
     @classmethod
     def decode(cls, text: str) -> OutlookCursor:
-        try:
-            body = json.loads(text)
-            if not isinstance(body, dict) or body.get("v") != VERSION:
-                raise CursorFormatError("not an Outlook cursor of version 1")
-            started = body.get("s")
-            return cls(
-                link=_str(body["l"]),
-                floor=_int(body["f"]),
-                in_round=body.get("n") is True,
-                round_started=None if started is None else _int(started),
-                resync=body.get("r") is True,
-                pending=tuple(_listed(item) for item in body.get("q", [])),
-            )
-        except (ValueError, KeyError, TypeError) as error:
-            # The text is ours to read but not to echo: keep the message generic.
-            raise CursorFormatError(f"unreadable Outlook cursor: {error}") from None
+        return fields.load(text, VERSION, "Outlook", cls._read)
+
+    @classmethod
+    def _read(cls, body: dict[str, Any]) -> OutlookCursor:
+        started = body.get("s")
+        return cls(
+            link=fields.text(body["l"]),
+            floor=fields.integer(body["f"]),
+            in_round=body.get("n") is True,
+            round_started=None if started is None else fields.integer(started),
+            resync=body.get("r") is True,
+            pending=tuple(_listed(item) for item in body.get("q", [])),
+        )
 
 
 def _listed(item: object) -> Listed:
     if not isinstance(item, list) or len(item) != 3:
         raise TypeError("expected [id, conversationId, receivedDateTime]")
-    return Listed(_str(item[0]), _optional_str(item[1]), _optional_str(item[2]))
-
-
-def _str(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise TypeError("expected a non-empty string")
-    return value
-
-
-def _optional_str(value: object) -> str | None:
-    return None if value is None else _str(value)
-
-
-def _int(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError("expected an integer")
-    return value
+    return Listed(
+        fields.text(item[0]), fields.optional_text(item[1]), fields.optional_text(item[2])
+    )

@@ -15,13 +15,12 @@ import httpx
 
 from core.settings import Settings
 from providers.base import Credentials
-from providers.google_transport import httpx_client
+from providers.gmail import GMAIL_READONLY, SCOPES
+from providers.gmail.transport import httpx_client
 from providers.oauth_common import Grant, OAuthError, json_object, new_pkce_pair
 
-__all__ = ["GMAIL_SCOPES", "OAuthError", "authorization_url", "exchange_code", "new_pkce_pair"]
+__all__ = ["OAuthError", "authorization_url", "exchange_code", "new_pkce_pair"]
 
-GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
-GMAIL_SCOPES = (GMAIL_READONLY, "openid", "email")
 #: Full mail access; every other Gmail scope is `.../auth/gmail.<name>`.
 _FULL_MAIL_SCOPE = "https://mail.google.com/"
 _GMAIL_SCOPE_PREFIX = "https://www.googleapis.com/auth/gmail."
@@ -39,7 +38,7 @@ def authorization_url(
         "client_id": settings.google_client_id,
         "redirect_uri": redirect_uri,
         "response_type": "code",
-        "scope": " ".join(GMAIL_SCOPES),
+        "scope": " ".join(SCOPES),
         "state": state,
         "code_challenge": code_challenge,
         "code_challenge_method": "S256",

@@ -14,8 +14,7 @@ from typing import Any
 
 import httpx
 
-from providers.base import AuthExpired, ProviderError, Throttled, Transient
-from providers.gmail_errors import retry_after_seconds
+from providers.base import AuthExpired, ProviderError, Throttled, Transient, retry_after_seconds
 
 #: Error codes with which Graph says "this delta token is no good: sync again from scratch".
 SYNC_RESET_CODES = frozenset({"syncstatenotfound", "syncstateinvalid", "resyncrequired"})

@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import quote
 
 from providers.base import ProviderError, RawMessage, Transient, most_severe
-from providers.graph_client import GraphClient
-from providers.graph_errors import classify_status
-from providers.outlook_cursor import Listed
+from providers.outlook.cursor import Listed
+from providers.outlook.errors import classify_status
+from providers.outlook.graph import GraphClient
 
 #: Graph's limit on requests per JSON batch.
 BATCH_SIZE = 20

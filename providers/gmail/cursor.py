@@ -18,15 +18,15 @@ Keys (absent when empty, so an idle mailbox's cursor stays short):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from providers import cursor_json as fields
+from providers.cursor_json import CursorFormatError
+
+__all__ = ["CatchUp", "CursorFormatError", "GmailCursor"]
+
 VERSION = 1
-
-
-class CursorFormatError(ValueError):
-    """The string is not a cursor this provider made (corrupted, or another provider's)."""
 
 
 @dataclass(frozen=True)
@@ -60,45 +60,26 @@ class GmailCursor:
             body["c"] = catch_up
         if self.pending:
             body["q"] = list(self.pending)
-        return json.dumps(body, separators=(",", ":"))
+        return fields.dump(body)
 
     @classmethod
     def decode(cls, text: str) -> GmailCursor:
-        try:
-            body = json.loads(text)
-            if not isinstance(body, dict) or body.get("v") != VERSION:
-                raise CursorFormatError("not a Gmail cursor of version 1")
-            catch_up = None
-            if "c" in body:
-                raw = body["c"]
-                catch_up = CatchUp(
-                    after=_int(raw["a"]),
-                    page_token=_optional_str(raw.get("p")),
-                    expired=raw.get("e") is True,
-                )
-            return cls(
-                history_id=_str(body["h"]),
-                advanced_at=_int(body["t"]),
-                page_token=_optional_str(body.get("p")),
-                catch_up=catch_up,
-                pending=tuple(_str(item) for item in body.get("q", [])),
+        return fields.load(text, VERSION, "Gmail", cls._read)
+
+    @classmethod
+    def _read(cls, body: dict[str, Any]) -> GmailCursor:
+        catch_up = None
+        if "c" in body:
+            raw = body["c"]
+            catch_up = CatchUp(
+                after=fields.integer(raw["a"]),
+                page_token=fields.optional_text(raw.get("p")),
+                expired=raw.get("e") is True,
             )
-        except (ValueError, KeyError, TypeError) as error:
-            # The text is ours to read but not to echo: keep the message generic.
-            raise CursorFormatError(f"unreadable Gmail cursor: {error}") from None
-
-
-def _str(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise TypeError("expected a non-empty string")
-    return value
-
-
-def _optional_str(value: object) -> str | None:
-    return None if value is None else _str(value)
-
-
-def _int(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError("expected an integer")
-    return value
+        return cls(
+            history_id=fields.text(body["h"]),
+            advanced_at=fields.integer(body["t"]),
+            page_token=fields.optional_text(body.get("p")),
+            catch_up=catch_up,
+            pending=tuple(fields.text(item) for item in body.get("q", [])),
+        )
