@@ -16,6 +16,8 @@ from pydantic import BaseModel
 from api.routes.mailboxes import ConnectRequest, MailboxPatch
 from api.schemas import BehaviourUpdate, Escalation, FormSubmission, TicketPatch
 from domain import poll_interval
+from domain.outcomes import MailboxStatus
+from providers.registry import PROVIDERS
 
 JSON = "application/json"
 Schema = dict[str, Any]
@@ -109,9 +111,9 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
     "Mailbox": _object(
         {
             "id": STRING,
-            "provider": {"enum": ["gmail", "outlook"]},
+            "provider": {"enum": list(PROVIDERS)},
             "address": STRING,
-            "status": {"enum": ["active", "auth_expired", "disconnected"]},
+            "status": {"enum": list(MailboxStatus)},
             "allowed_senders": {"type": "array", "items": STRING},
             "poll_interval_seconds": {"type": "integer", "minimum": poll_interval.MIN_SECONDS},
             "last_polled_at": _nullable(DATETIME),

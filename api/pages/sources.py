@@ -15,6 +15,7 @@ from api.pages import actions
 from api.pages.present import OUTCOMES, MailboxCard, sentence
 from api.pages.queries import LEDGER_OUTCOMES, ledger_page, mailbox_rows
 from api.pages.web import Page, json_endpoint, page
+from providers.registry import PROVIDERS
 from store.models import Mailbox
 
 # Notices after a redirect, by key: the query string never carries text onto the page.
@@ -76,6 +77,7 @@ async def _sources_page(
         status_code=status_code,
         section="sources",
         tab="mailboxes",
+        connect_providers=list(PROVIDERS.values()),
         cards=cards,
         notice=notice,
         connect_error=connect_error,

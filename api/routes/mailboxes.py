@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt, field_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -18,6 +18,7 @@ from api.schemas import iso, parse
 from domain import poll_interval
 from domain.outcomes import Outcome
 from domain.senders import parse_allowed_senders
+from providers.registry import PROVIDERS
 from store import ledger, mailboxes
 from store.models import Agent, InboundMessage, Mailbox
 from workflows.mailbox_state import MailboxState
@@ -26,8 +27,15 @@ from workflows.mailbox_state import MailboxState
 class ConnectRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    provider: Literal["gmail", "outlook"]
+    provider: str = Field(json_schema_extra={"enum": list(PROVIDERS)})
     login_hint: EmailStr | None = None
+
+    @field_validator("provider")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in PROVIDERS:
+            raise ValueError(f"must be one of: {', '.join(PROVIDERS)}")
+        return value
 
 
 class MailboxPatch(BaseModel):
