@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
 
 from domain.credentials import Credentials
 
@@ -146,6 +146,25 @@ class MailboxProvider(Protocol):
         """The current credentials, which may have been refreshed or rotated by the last call;
         the caller saves them when they changed."""
         ...
+
+
+class ClosingProvider:
+    """`close()` and `with` for providers: they hold no connections between calls today
+    (shared pools do), so closing is a no-op each may override."""
+
+    def close(self) -> None:
+        return None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 def _named(path: str) -> Any:

@@ -32,7 +32,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 import google_auth_httplib2  # type: ignore[import-untyped]
@@ -44,6 +43,7 @@ from googleapiclient.errors import HttpError  # type: ignore[import-untyped]
 from core.settings import Settings
 from providers.base import (
     AuthExpired,
+    ClosingProvider,
     Credentials,
     CursorExpired,
     ProviderError,
@@ -117,7 +117,7 @@ def gmail_api(api_url: str) -> GmailApi:
         return api
 
 
-class GmailProvider:
+class GmailProvider(ClosingProvider):
     def __init__(
         self,
         settings: Settings,
@@ -146,21 +146,6 @@ class GmailProvider:
         self._http: google_auth_httplib2.AuthorizedHttp | None = None
 
     # -- lifecycle -------------------------------------------------------------
-
-    def close(self) -> None:
-        """Nothing stays open between calls (connections go back to the shared pool);
-        kept so callers can treat every provider alike."""
-
-    def __enter__(self) -> GmailProvider:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @contextmanager
     def _connections(self) -> Iterator[None]:

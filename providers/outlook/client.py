@@ -33,12 +33,11 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from core.settings import Settings
-from providers.base import Credentials, CursorExpired, SyncPage, Transient
+from providers.base import ClosingProvider, Credentials, CursorExpired, SyncPage, Transient
 from providers.outlook.auth import MicrosoftTokens
 from providers.outlook.cursor import Listed, OutlookCursor
 from providers.outlook.errors import is_sync_reset, response_body
@@ -56,7 +55,7 @@ MAX_PAGE_SIZE = 1000
 FLOOR_MARGIN_SECONDS = 24 * 60 * 60
 
 
-class OutlookProvider:
+class OutlookProvider(ClosingProvider):
     def __init__(
         self,
         settings: Settings,
@@ -71,20 +70,6 @@ class OutlookProvider:
         self._origin = (api.scheme, api.netloc.lower(), api.path.rstrip("/") + "/")
 
     # -- lifecycle -------------------------------------------------------------
-
-    def close(self) -> None:
-        """Nothing stays open between calls; kept for parity with the Gmail provider."""
-
-    def __enter__(self) -> OutlookProvider:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- MailboxProvider -------------------------------------------------------
 
