@@ -27,4 +27,6 @@ def build_activities(
         mailbox.filter_mail,
         mailbox.create_tickets,
         mailbox.set_mailbox_status,
+        mailbox.keep_push,
+        mailbox.release_mailbox,
     ]

@@ -7,7 +7,9 @@ tickets' unique source reference make a retried or doubled activity change nothi
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 from temporalio import activity
@@ -21,13 +23,16 @@ from activities.mailbox_types import (
     FetchResult,
     FilterInput,
     FilterResult,
+    KeepPushInput,
     SetStatusInput,
 )
 from core import metrics
 from core.crypto import Cipher, SecretsUnavailable
 from core.settings import Settings
 from domain.outcomes import MailboxStatus
+from domain.push import PushStatus
 from ingest.fetch import fetch_into_ledger
+from ingest.push import keep_push, release
 from ingest.tickets import filter_rows, make_tickets
 from providers.base import AuthExpired, Throttled, Transient
 from providers.cache import ProviderCache, ProviderFactory
@@ -61,26 +66,35 @@ class MailboxActivities:
 
     @activity.defn(name="fetch_new_mail")
     def fetch_new_mail(self, inp: FetchInput) -> FetchResult:
-        try:
-            with keep_alive():
-                return fetch_into_ledger(
-                    self._engine,
-                    self._settings,
-                    self.providers,
-                    self._cipher,
-                    inp.mailbox_id,
-                    _page_size(inp.max_messages),
-                )
-        except AuthExpired as error:
-            self.providers.forget(inp.mailbox_id)
-            raise ApplicationError(str(error), type="AuthExpired", non_retryable=True) from error
-        except Throttled as error:
-            delay = timedelta(seconds=error.retry_after) if error.retry_after else None
-            raise ApplicationError(str(error), type="Throttled", next_retry_delay=delay) from error
-        except Transient as error:
-            raise ApplicationError(str(error), type="Transient") from error
-        except SecretsUnavailable as error:
-            raise ApplicationError(str(error), type="SecretsUnavailable") from error
+        notified = datetime.fromisoformat(inp.notified_at) if inp.notified_at else None
+        with _provider_errors_mapped(self.providers, inp.mailbox_id), keep_alive():
+            return fetch_into_ledger(
+                self._engine,
+                self._settings,
+                self.providers,
+                self._cipher,
+                inp.mailbox_id,
+                _page_size(inp.max_messages),
+                notified_at=notified,
+            )
+
+    @activity.defn(name="keep_push")
+    def keep_push(self, inp: KeepPushInput) -> PushStatus:
+        """Set up, renew or replace the mailbox's Gmail watch or Graph subscription."""
+        with _provider_errors_mapped(self.providers, inp.mailbox_id):
+            return keep_push(
+                self._engine,
+                self._settings,
+                self.providers,
+                self._cipher,
+                inp.mailbox_id,
+                replace=inp.replace,
+            )
+
+    @activity.defn(name="release_mailbox")
+    def release_mailbox(self, mailbox_id: str) -> None:
+        """A disconnected mailbox's last step: stop its push, then forget its credentials."""
+        release(self._engine, self.providers, mailbox_id)
 
     @activity.defn(name="filter_mail")
     def filter_mail(self, inp: FilterInput) -> FilterResult:
@@ -107,6 +121,24 @@ class MailboxActivities:
                 return
             metrics.mailbox_status_changed(mailbox.provider, mailbox.status, inp.status)
             mailboxes.set_status(session, mailbox, inp.status, inp.last_error)
+
+
+@contextmanager
+def _provider_errors_mapped(providers: ProviderCache, mailbox_id: str) -> Iterator[None]:
+    """The provider's typed errors as Temporal's: AuthExpired is final (only Reconnect helps),
+    Throttled waits as long as the provider asked, the rest retry with backoff."""
+    try:
+        yield
+    except AuthExpired as error:
+        providers.forget(mailbox_id)
+        raise ApplicationError(str(error), type="AuthExpired", non_retryable=True) from error
+    except Throttled as error:
+        delay = timedelta(seconds=error.retry_after) if error.retry_after else None
+        raise ApplicationError(str(error), type="Throttled", next_retry_delay=delay) from error
+    except Transient as error:
+        raise ApplicationError(str(error), type="Transient") from error
+    except SecretsUnavailable as error:
+        raise ApplicationError(str(error), type="SecretsUnavailable") from error
 
 
 def _page_size(requested: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from domain.outcomes import MailboxStatus, MailCounts
+from domain.push import PushStatus
 from ingest.fetch import FetchResult
 
 __all__ = [
@@ -14,6 +15,8 @@ __all__ = [
     "FetchResult",
     "FilterInput",
     "FilterResult",
+    "KeepPushInput",
+    "PushStatus",
     "SetStatusInput",
 ]
 
@@ -28,6 +31,8 @@ class FetchInput:
     # round trips, so pages of 250 rather than 100 cut orchestration per email by more than
     # half (bench.ingest: 70 → 107 emails/s) while an attempt stays a few seconds long.
     max_messages: int = 250
+    # When the push notification this poll answers reached the API (ISO 8601), if one did.
+    notified_at: str | None = None
 
 
 @dataclass
@@ -48,6 +53,14 @@ class FilterResult:
 class CreateTicketsInput:
     mailbox_id: str
     ledger_ids: list[str]
+
+
+@dataclass
+class KeepPushInput:
+    mailbox_id: str
+    # The push held proved broken (a safety-net poll found mail no notification announced):
+    # drop it and set up a new one.
+    replace: bool = False
 
 
 @dataclass

@@ -20,7 +20,18 @@ from api.errors import EXCEPTION_HANDLERS
 from api.limits import BodySizeLimit, limiter_for
 from api.metrics_route import routes as metrics_routes
 from api.middleware import PublicCors, RejectNul
-from api.routes import agent, form_page, health, mailboxes, oauth, openapi, public, tickets
+from api.push_auth import GooglePushVerifier
+from api.routes import (
+    agent,
+    form_page,
+    health,
+    mailboxes,
+    oauth,
+    openapi,
+    public,
+    push,
+    tickets,
+)
 from core.settings import Settings
 from store.db import make_engine
 
@@ -53,6 +64,7 @@ def create_app(
                 ],
             ),
             *oauth.routes,
+            *push.routes,  # /push/gmail, /push/outlook[/lifecycle]: each checks its sender
             *form_page.routes,
             *pages.routes,
             Mount(
@@ -72,6 +84,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.pages = pages.PagesState(settings)
+    if settings.gmail_push_configured:
+        app.state.gmail_push_verifier = GooglePushVerifier(settings)
     app.state.resources = Resources(
         settings=settings,
         engine=db_engine,

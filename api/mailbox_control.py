@@ -22,7 +22,7 @@ from api.errors import ApiError
 from core.settings import Settings
 from core.temporal import AGENT_ID
 from store.models import Mailbox
-from workflows.mailbox import MAILBOX_STATUS, MailboxWorkflow, mailbox_workflow_id
+from workflows.mailbox import MAILBOX_PUSH, MAILBOX_STATUS, MailboxWorkflow, mailbox_workflow_id
 from workflows.mailbox_state import MailboxInput, MailboxState
 
 MAILBOX_ID = SearchAttributeKey.for_keyword("MailboxId")
@@ -50,6 +50,7 @@ def _attributes(mailbox: Mailbox) -> TypedSearchAttributes:
             SearchAttributePair(MAILBOX_ADDRESS, mailbox.address),
             SearchAttributePair(MAILBOX_PROVIDER, mailbox.provider),
             SearchAttributePair(MAILBOX_STATUS, mailbox.status),
+            SearchAttributePair(MAILBOX_PUSH, mailbox.push_state),
             SearchAttributePair(AGENT_ID, mailbox.agent_id),
         ]
     )
@@ -75,13 +76,16 @@ async def signal(
         raise _unavailable() from error
 
 
-async def disconnect(client: Client, mailbox: Mailbox) -> None:
+async def disconnect(client: Client, mailbox: Mailbox) -> bool:
+    """Tell the mailbox's workflow to end; False when none was running."""
     handle = client.get_workflow_handle(mailbox_workflow_id(mailbox.id))
     try:
         await handle.signal(MailboxWorkflow.disconnect)
     except RPCError as error:
         if error.status != RPCStatusCode.NOT_FOUND:
             raise _unavailable() from error
+        return False
+    return True
 
 
 async def live_state(client: Client, mailbox_id: str) -> MailboxState | None:

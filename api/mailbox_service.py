@@ -20,12 +20,12 @@ from api import mailbox_control
 from api.deps import db, resources
 from api.errors import ApiError
 from core.crypto import Cipher, SecretsUnavailable
-from domain.outcomes import MailboxStatus
+from domain.outcomes import MailboxStatus, PushState
 from providers.oauth_common import Grant, OAuthError
 from providers.registry import provider_info
 from store import mailboxes
 from store.models import Agent, Mailbox, OAuthState, utcnow
-from workflows.mailbox_state import SettingsChanged
+from workflows.mailbox_state import PollRequest, PushEvent, SettingsChanged
 
 
 def redirect_uri(public_url: str, provider: str) -> str:
@@ -181,16 +181,33 @@ async def poll_now(request: Request, mailbox: Mailbox) -> None:
     await _signal(request, mailbox, "poll_now")
 
 
+async def notified(request: Request, mailbox: Mailbox, poll: PollRequest) -> None:
+    """A verified push notification: poll now (coalesced in the workflow)."""
+    await _signal(request, mailbox, "poll_now", poll)
+
+
+async def push_event(request: Request, mailbox: Mailbox, event: PushEvent) -> None:
+    """A verified Graph lifecycle notification."""
+    await _signal(request, mailbox, "push_event", event)
+
+
 async def disconnect(request: Request, agent: Agent, mailbox: Mailbox) -> None:
-    """Its workflow ends; its tickets and its ledger stay."""
+    """Its workflow ends; its tickets and its ledger stay. A mailbox with push keeps its
+    credentials until its workflow has used them to stop the push (`release_mailbox`)."""
 
-    def mark(session: Session) -> None:
+    def mark(session: Session, *, release: bool) -> None:
         row = mailboxes.get(session, agent.id, mailbox.id)
-        if row is not None and row.status != MailboxStatus.DISCONNECTED:
+        if row is None:
+            return
+        if release or row.push_state == PushState.OFF:
             mailboxes.set_status(session, row, MailboxStatus.DISCONNECTED)
+        elif row.status != MailboxStatus.DISCONNECTED:
+            mailboxes.disconnect(session, row)
 
-    await db(request, mark)
-    await mailbox_control.disconnect(resources(request).temporal, mailbox)
+    await db(request, lambda s: mark(s, release=False))
+    if not await mailbox_control.disconnect(resources(request).temporal, mailbox):
+        # No workflow to stop the push: it lapses within days; the credentials go now.
+        await db(request, lambda s: mark(s, release=True))
 
 
 async def _signal(request: Request, mailbox: Mailbox, name: str, *args: object) -> None:

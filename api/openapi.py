@@ -16,7 +16,14 @@ from pydantic import BaseModel
 from api.routes.mailboxes import ConnectRequest, MailboxPatch
 from api.schemas import BehaviourUpdate, Escalation, FormSubmission, TicketPatch
 from domain import poll_interval
-from domain.outcomes import MailboxStatus
+from domain.outcomes import (
+    MailboxStatus,
+    Outcome,
+    PushState,
+    SkipReason,
+    TicketSource,
+    TicketStatus,
+)
 from providers.registry import PROVIDERS
 
 JSON = "application/json"
@@ -121,6 +128,13 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
             "counts": _object(
                 {"tickets_created": INT, "appended": INT, "skipped": INT, "failed": INT}
             ),
+            "push": _object(
+                {
+                    "state": {"enum": list(PushState)},
+                    "expires_at": _nullable(DATETIME),
+                    "last_notification_at": _nullable(DATETIME),
+                }
+            ),
         }
     ),
     "MailboxList": _object({"items": {"type": "array", "items": _ref("Mailbox")}}),
@@ -131,8 +145,9 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
             "from": _nullable(STRING),
             "subject": _nullable(STRING),
             "received_at": _nullable(DATETIME),
-            "outcome": {"enum": ["ticket_created", "appended", "skipped", "failed"]},
+            "outcome": {"enum": list(Outcome)},
             "reason": _nullable(STRING),
+            "skip_reason": _nullable({"enum": list(SkipReason)}),
             "ticket_id": _nullable(STRING),
         }
     ),
@@ -317,8 +332,8 @@ def _paths() -> dict[str, Schema]:
                 {200: _json(_ref("TicketPage"), "A page; follow `next_cursor` for the next.")},
                 (400, 422),
                 parameters=[
-                    _query("source", {"enum": ["email", "form", "widget"]}, "Only this source."),
-                    _query("status", {"enum": ["open", "pending", "solved"]}, "Only this status."),
+                    _query("source", {"enum": list(TicketSource)}, "Only this source."),
+                    _query("status", {"enum": list(TicketStatus)}, "Only this status."),
                     _query("q", STRING, "Searches title, description and message text."),
                     _query(
                         "limit", {"type": "integer", "minimum": 1, "maximum": 100}, "Page size."

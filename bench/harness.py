@@ -42,9 +42,10 @@ def postgres_database() -> Iterator[str]:
 
 @contextmanager
 def running_dev(
-    database_url: str | None, extra_env: dict[str, str] | None = None
+    database_url: str | None, extra_env: dict[str, str] | None = None, *, push: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """Yields dev.json plus `ready_seconds` (process start to dev.json written)."""
+    """Yields dev.json plus `ready_seconds` (process start to dev.json written). Push is off
+    unless asked for: the polling benchmarks measure polling."""
     with tempfile.TemporaryDirectory(prefix="deskclone-bench-") as data_dir:
         command = [
             sys.executable,
@@ -64,6 +65,8 @@ def running_dev(
         ]
         if database_url:
             command += ["--database-url", database_url]
+        if not push:
+            command.append("--no-push")
         env = {k: v for k, v in os.environ.items() if not k.startswith("DESKCLONE_")}
         env["DESKCLONE_LOG_LEVEL"] = "WARNING"
         env.update(extra_env or {})

@@ -23,6 +23,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     GCCollector,
+    Histogram,
     PlatformCollector,
     ProcessCollector,
 )
@@ -67,10 +68,37 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
         "Times a mailbox lost its provider's consent and needs Reconnect, by provider.",
         ("provider",),
     ),
+    "deskclone_push_notifications": (
+        "Push notifications received, by provider and result (verified, refused, unknown "
+        "mailbox, ignored, validation handshake).",
+        ("provider", "result"),
+    ),
+    "deskclone_push_renewals": (
+        "Gmail watches and Graph subscriptions set up or renewed, by provider and result.",
+        ("provider", "result"),
+    ),
 }
 
 _counters: dict[str, Counter] = {
     name: Counter(name, doc, labels, registry=REGISTRY) for name, (doc, labels) in COUNTERS.items()
+}
+
+# name -> (help, label names); observed in seconds.
+HISTOGRAMS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "deskclone_push_to_poll_seconds": (
+        "From a push notification reaching the API to the poll it caused starting, by provider.",
+        ("provider",),
+    ),
+}
+_histograms: dict[str, Histogram] = {
+    name: Histogram(
+        name,
+        doc,
+        labels,
+        registry=REGISTRY,
+        buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+    )
+    for name, (doc, labels) in HISTOGRAMS.items()
 }
 
 
@@ -86,6 +114,8 @@ def bind_temporal_meter(meter: Any | None) -> None:
             return
         for name, (doc, _labels) in COUNTERS.items():
             _temporal_counters[name] = meter.create_counter(name, doc)
+        for name, (doc, _labels) in HISTOGRAMS.items():
+            _temporal_counters[name] = meter.create_histogram_float(name, doc, "s")
 
 
 def _count(name: str, **labels: str) -> None:
@@ -122,6 +152,29 @@ def mailbox_polled(provider: str, result: str = "ok") -> None:
     _count("deskclone_mailbox_polls", provider=provider, result=result)
     if result != "ok":
         _count("deskclone_provider_errors", provider=provider, kind=result)
+
+
+def push_notification(provider: str, result: str) -> None:
+    _count("deskclone_push_notifications", provider=provider, result=result)
+
+
+def push_renewed(provider: str, result: str) -> None:
+    _count("deskclone_push_renewals", provider=provider, result=result)
+
+
+def push_to_poll(provider: str, seconds: float) -> None:
+    """From a notification reaching the API to the poll it caused starting."""
+    _observe("deskclone_push_to_poll_seconds", max(0.0, seconds), provider=provider)
+
+
+def _observe(name: str, value: float, **labels: str) -> None:
+    try:
+        _histograms[name].labels(**labels).observe(value)
+        bridged = _temporal_counters.get(name)
+        if bridged is not None:
+            bridged.record(value, labels)
+    except Exception:  # counting must never break the work it counts
+        log.warning("could not observe %s", name, exc_info=True)
 
 
 def mailbox_status_changed(provider: str, old: str, new: str) -> None:

@@ -64,6 +64,17 @@ class Settings(BaseSettings):
     # How long an OAuth `state` stays usable.
     oauth_state_ttl_seconds: int = Field(default=600, ge=30)
 
+    # Push (docs/push.md). Gmail: on when a Pub/Sub topic is set; Google signs each push
+    # with an OIDC token for `gmail_push_audience` as `gmail_push_service_account`.
+    gmail_push_topic: str | None = None  # projects/{project}/topics/{topic}
+    gmail_push_audience: str | None = None  # default: {push_url or public_url}/push/gmail
+    gmail_push_service_account: str | None = None
+    gmail_push_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
+    # Outlook: on when set; Graph calls {push_url}/push/outlook (public https in production).
+    push_url: str | None = None
+    # With push live a mailbox still polls, as the safety net, this often at least.
+    push_safety_poll_seconds: int = Field(default=900, ge=10)
+
     # Limits.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     form_rate_limit_per_minute: int = Field(default=20, ge=1)
@@ -104,6 +115,15 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def gmail_push_configured(self) -> bool:
+        return bool(self.gmail_push_topic and self.gmail_push_service_account)
+
+    @property
+    def effective_gmail_push_audience(self) -> str:
+        base = (self.push_url or self.public_url).rstrip("/")
+        return self.gmail_push_audience or f"{base}/push/gmail"
+
+    @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -115,6 +135,7 @@ PROVIDER_URL_SETTINGS = (
     "google_auth_uri",
     "google_token_uri",
     "gmail_api_url",
+    "gmail_push_certs_url",
     "microsoft_authority",
     "graph_api_url",
 )

@@ -21,6 +21,7 @@ SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
     "MailboxAddress": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     "MailboxProvider": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     "MailboxStatus": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "MailboxPush": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     "AgentId": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
 }
 

@@ -30,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--ui-port", type=int, default=8233)
     dev.add_argument("--emulator-port", type=int, default=8025)
     dev.add_argument("--database-url", default=None)
+    dev.add_argument(
+        "--no-push",
+        dest="push",
+        action="store_false",
+        help="mailboxes only poll (push is on by default, against the emulator)",
+    )
 
     api = commands.add_parser("api", help="run the HTTP API")
     api.add_argument("--host", default=None)
@@ -107,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
                     ui_port=args.ui_port,
                     emulator_port=args.emulator_port,
                     database_url=args.database_url,
+                    push=args.push,
                 ),
                 settings,
             )

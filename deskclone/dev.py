@@ -13,8 +13,11 @@ import logging
 import os
 import secrets
 import signal
+import ssl
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,10 +43,45 @@ class DevOptions:
     ui_port: int
     emulator_port: int
     database_url: str | None
+    push: bool = True
 
 
 class _Stop(Exception):
     pass
+
+
+# The sandbox's Gmail push: one Pub/Sub topic, its push subscription pointing at the API.
+DEV_PUSH_PROJECT = "deskclone-dev"
+DEV_PUSH_TOPIC = f"projects/{DEV_PUSH_PROJECT}/topics/gmail-push"
+DEV_PUSH_ACCOUNT = f"gmail-push@{DEV_PUSH_PROJECT}.iam.gserviceaccount.com"
+
+
+def wire_gmail_push(emulator_url: str, emulator_ca: Path, api_url: str) -> None:
+    """What an operator does once in Google Cloud (docs/push.md), done in the emulator's
+    Pub/Sub: the topic Gmail publishes to and a push subscription with OIDC to our API."""
+    endpoint = f"{api_url}/push/gmail"
+    subscription = {
+        "topic": DEV_PUSH_TOPIC,
+        "pushConfig": {
+            "pushEndpoint": endpoint,
+            "oidcToken": {"serviceAccountEmail": DEV_PUSH_ACCOUNT, "audience": endpoint},
+        },
+    }
+    context = ssl.create_default_context(cafile=str(emulator_ca))
+    base = f"{emulator_url}/v1/projects/{DEV_PUSH_PROJECT}"
+    for path, body in (("/topics/gmail-push", {}), ("/subscriptions/deskclone-api", subscription)):
+        request = urllib.request.Request(
+            base + path,
+            data=json.dumps(body).encode(),
+            method="PUT",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10, context=context):
+                pass
+        except urllib.error.HTTPError as error:
+            if error.code != 409:  # 409: made by an earlier start of this emulator
+                raise
 
 
 @dataclass(frozen=True)
@@ -85,6 +123,12 @@ class DevEnvironment:
             "DESKCLONE_MICROSOFT_AUTHORITY": f"{emulator_url}/common",
             "DESKCLONE_GRAPH_API_URL": f"{emulator_url}/v1.0",
             "DESKCLONE_PROVIDER_CA_BUNDLE": str(emulator_ca),
+            # Push, on unless --no-push: the emulator's Pub/Sub and Graph call this API.
+            "DESKCLONE_PUSH_URL": settings.public_url if options.push else "",
+            "DESKCLONE_GMAIL_PUSH_TOPIC": DEV_PUSH_TOPIC if options.push else "",
+            "DESKCLONE_GMAIL_PUSH_SERVICE_ACCOUNT": DEV_PUSH_ACCOUNT,
+            "DESKCLONE_GMAIL_PUSH_AUDIENCE": f"{settings.public_url}/push/gmail",
+            "DESKCLONE_GMAIL_PUSH_CERTS_URL": f"{emulator_url}/oauth2/v1/certs",
         }
         return cls(settings, admin_token, emulator_url, emulator_ca, worker_env)
 
@@ -145,6 +189,7 @@ class DevChildren:
         _wait_for_temporal(env.settings, time.monotonic() + 60)
         health = f"{env.emulator_url}/_emulator/health"
         wait_for_http(health, time.monotonic() + 30, [self.emulator], env.emulator_ca)
+        wire_gmail_push(env.emulator_url, env.emulator_ca, env.settings.public_url)
         self.worker.start()
         self.api.start()
         wait_for_http(f"{env.settings.public_url}/healthz", time.monotonic() + 60, self.all)

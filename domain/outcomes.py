@@ -81,3 +81,13 @@ class MailCounts:
         self.appended += other.appended
         self.skipped += other.skipped
         self.failed += other.failed
+
+
+class PushState(StrEnum):
+    """Whether the provider tells us of new mail (CONTRACT.md §5): `live` while a Gmail watch
+    or Graph subscription holds, `failed` when setting one up failed or it proved broken,
+    `off` where push is not configured or the mailbox cannot be read."""
+
+    OFF = "off"
+    LIVE = "live"
+    FAILED = "failed"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
@@ -45,6 +45,8 @@ def fetch_into_ledger(
     cipher: Callable[[], Cipher],
     mailbox_id: str,
     page_size: int,
+    *,
+    notified_at: datetime | None = None,
 ) -> FetchResult:
     """Raises the provider's typed errors (`AuthExpired`, `Throttled`, `Transient`) as they
     come, and `SecretsUnavailable` when `cipher` has no key; the caller maps them."""
@@ -58,6 +60,8 @@ def fetch_into_ledger(
         connected_at = mailbox.updated_at
         provider_name = mailbox.provider
         provider, known = providers.get(mailbox.id, mailbox.provider, mailbox.credentials_encrypted)
+    if notified_at is not None:
+        metrics.push_to_poll(provider_name, (utcnow() - notified_at).total_seconds())
     try:
         if cursor is None:
             since = connected_at - timedelta(days=settings.initial_import_days)

@@ -29,6 +29,9 @@ __all__ = [
     "MailboxProvider",
     "ProviderError",
     "ProviderInfo",
+    "PushLease",
+    "PushRefused",
+    "PushTarget",
     "RawMessage",
     "SyncPage",
     "Throttled",
@@ -64,6 +67,13 @@ class Transient(ProviderError):
     """Worth retrying with backoff: 5xx, timeouts, resets, refused connections."""
 
     kind = "transient"
+
+
+class PushRefused(ProviderError):
+    """The provider will not push where it was asked to (an unknown Pub/Sub topic, a
+    notification URL that failed Graph's validation): no retry helps until settings change."""
+
+    kind = "push_refused"
 
 
 class CursorExpired(ProviderError):
@@ -147,12 +157,27 @@ class MailboxProvider(Protocol):
         the caller saves them when they changed."""
         ...
 
+    def watch(self, target: PushTarget, current: PushLease | None) -> PushLease:
+        """Set push up, or renew `current`; a `current` the provider no longer knows is
+        replaced by a new one. `PushRefused` where the provider cannot push there."""
+        ...
 
-class ClosingProvider:
-    """`close()` and `with` for providers: they hold no connections between calls today
-    (shared pools do), so closing is a no-op each may override."""
+    def unwatch(self, current: PushLease) -> None:
+        """Stop it; one the provider no longer knows is already stopped."""
+        ...
+
+
+class BaseProvider:
+    """What a provider may inherit: `close()` and `with` (providers hold no connections
+    between calls today; shared pools do), and no push until it says how."""
 
     def close(self) -> None:
+        return None
+
+    def watch(self, target: PushTarget, current: PushLease | None) -> PushLease:  # noqa: ARG002
+        raise PushRefused(f"{type(self).__name__} cannot push")
+
+    def unwatch(self, current: PushLease) -> None:  # noqa: ARG002
         return None
 
     def __enter__(self) -> Self:
@@ -165,6 +190,24 @@ class ClosingProvider:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class PushTarget:
+    """Where a provider should push, from the deployment's settings (None: not configured)."""
+
+    gmail_topic: str | None = None  # projects/{p}/topics/{t}
+    notification_url: str | None = None  # Graph change notifications
+    lifecycle_url: str | None = None  # Graph lifecycle notifications
+    client_state: str | None = None  # the mailbox's secret, echoed by Graph
+
+
+@dataclass(frozen=True)
+class PushLease:
+    """A Gmail watch or a Graph subscription the provider holds for the mailbox."""
+
+    id: str | None  # the Graph subscription id; a Gmail watch has none
+    expires_at: datetime
 
 
 def _named(path: str) -> Any:

@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from domain.outcomes import FINAL_OUTCOMES, MailboxStatus, Outcome
+from domain.outcomes import FINAL_OUTCOMES, MailboxStatus, Outcome, PushState
 from store.models import InboundMessage, Mailbox, OAuthState, utcnow
 
 
@@ -54,6 +54,7 @@ def connect(
         mailbox = Mailbox(agent_id=agent_id, provider=provider, address=address.lower())
     if fresh:
         mailbox.cursor = None
+        _clear_push(mailbox)
     mailbox.status = MailboxStatus.ACTIVE
     mailbox.last_error = None
     mailbox.credentials_encrypted = credentials_encrypted
@@ -99,10 +100,85 @@ def set_status(
     if status == MailboxStatus.DISCONNECTED:
         # A disconnected mailbox keeps no way to read mail.
         mailbox.credentials_encrypted = None
+        _clear_push(mailbox)
     mailbox.updated_at = utcnow()
     session.add(mailbox)
     session.flush()
     return mailbox
+
+
+def disconnect(session: Session, mailbox: Mailbox) -> Mailbox:
+    """Disconnected for everyone at once; the credentials stay until the mailbox's workflow
+    has used them one last time to stop its push, then `release` drops them."""
+    mailbox.status = MailboxStatus.DISCONNECTED
+    mailbox.last_error = None
+    mailbox.updated_at = utcnow()
+    session.add(mailbox)
+    session.flush()
+    return mailbox
+
+
+def release(session: Session, mailbox: Mailbox) -> None:
+    """A disconnected mailbox keeps no way to read mail, and no push."""
+    mailbox.credentials_encrypted = None
+    _clear_push(mailbox)
+    session.add(mailbox)
+    session.flush()
+
+
+def record_push(
+    session: Session,
+    mailbox: Mailbox,
+    *,
+    state: PushState,
+    push_id: str | None,
+    expires_at: datetime | None,
+    secret_encrypted: str | None,
+    error: str | None,
+) -> None:
+    mailbox.push_state = state
+    mailbox.push_id = push_id
+    mailbox.push_expires_at = expires_at
+    mailbox.push_secret_encrypted = secret_encrypted
+    mailbox.push_error = error
+    session.add(mailbox)
+    session.flush()
+
+
+def _clear_push(mailbox: Mailbox) -> None:
+    mailbox.push_state = PushState.OFF
+    mailbox.push_id = mailbox.push_expires_at = mailbox.push_secret_encrypted = None
+    mailbox.push_error = None
+
+
+def for_gmail_push(session: Session, address: str) -> Sequence[Mailbox]:
+    """Every connected Gmail mailbox of this address, in any workspace: a push names only
+    the address."""
+    return session.exec(
+        select(Mailbox).where(
+            Mailbox.provider == "gmail",
+            Mailbox.address == address.strip().lower(),
+            Mailbox.status != MailboxStatus.DISCONNECTED,
+        )
+    ).all()
+
+
+def for_push_id(session: Session, push_id: str) -> Mailbox | None:
+    """The mailbox holding this Graph subscription, unless it is disconnected."""
+    return session.exec(
+        select(Mailbox).where(
+            Mailbox.push_id == push_id, Mailbox.status != MailboxStatus.DISCONNECTED
+        )
+    ).first()
+
+
+def note_notifications(session: Session, mailbox_ids: Sequence[str], at: datetime) -> None:
+    if mailbox_ids:
+        session.execute(
+            sa.update(Mailbox)
+            .where(col(Mailbox.id).in_(mailbox_ids))
+            .values(last_notification_at=at)
+        )
 
 
 def record_poll(
@@ -169,6 +245,9 @@ def reencrypt_secrets(session: Session, rotate: Callable[[str], str]) -> int:
     ).all():
         assert mailbox.credentials_encrypted is not None
         mailbox.credentials_encrypted = rotate(mailbox.credentials_encrypted)
+        if mailbox.push_secret_encrypted is not None:
+            mailbox.push_secret_encrypted = rotate(mailbox.push_secret_encrypted)
+            count += 1
         session.add(mailbox)
         count += 1
     for state in session.exec(select(OAuthState).where(col(OAuthState.used_at).is_(None))).all():

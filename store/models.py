@@ -11,7 +11,14 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from domain import poll_interval
-from domain.outcomes import MailboxStatus, Outcome, SkipReason, TicketSource, TicketStatus
+from domain.outcomes import (
+    MailboxStatus,
+    Outcome,
+    PushState,
+    SkipReason,
+    TicketSource,
+    TicketStatus,
+)
 
 
 def new_id() -> str:
@@ -153,6 +160,8 @@ class Mailbox(SQLModel, table=True):
     __tablename__ = "mailboxes"
     __table_args__ = (
         sa.UniqueConstraint("agent_id", "provider", "address", name="uq_mailboxes_agent_address"),
+        # A Gmail push names only the address: every workspace's mailbox of it is found.
+        sa.Index("ix_mailboxes_provider_address", "provider", "address"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
@@ -168,6 +177,19 @@ class Mailbox(SQLModel, table=True):
     credentials_encrypted: str | None = Field(default=None, sa_type=sa.Text)
     last_polled_at: datetime | None = _ts(default=None, nullable=True)
     last_error: str | None = Field(default=None, sa_type=sa.Text)
+    # Push (CONTRACT.md §5): kept by the mailbox's workflow; notifications are only hints.
+    push_state: PushState = Field(
+        default=PushState.OFF,
+        sa_type=Named(PushState),
+        sa_column_kwargs={"server_default": PushState.OFF.value},
+    )
+    # The Graph subscription id (a Gmail watch has none): how a notification finds its mailbox.
+    push_id: str | None = Field(default=None, max_length=255, index=True)
+    push_expires_at: datetime | None = _ts(default=None, nullable=True)
+    # Fernet token of the secret Graph echoes as `clientState` with every notification.
+    push_secret_encrypted: str | None = Field(default=None, sa_type=sa.Text)
+    push_error: str | None = Field(default=None, sa_type=sa.Text)
+    last_notification_at: datetime | None = _ts(default=None, nullable=True)
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
 

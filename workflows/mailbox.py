@@ -1,16 +1,19 @@
 """MailboxWorkflow: one long-lived workflow per connected mailbox (id `mailbox:{id}`).
 
 Loop: fetch a page into the ledger (which also advances the cursor, in the same transaction),
-filter it, make tickets; loop at once while pages wait, else sleep for the poll interval or
-until a signal. On AuthExpired the mailbox waits with no timer and no provider call until
-`reconnect` or `disconnect`. History stays small through Continue-As-New.
+make tickets of it; loop at once while pages wait, else sleep for the poll interval or until a
+signal. On AuthExpired the mailbox waits with no timer and no provider call until `reconnect`
+or `disconnect`. History stays small through Continue-As-New.
 
-An idle poll is one activity and one timer: filter and create run only when mail came.
+Push (CONTRACT.md §5): where the deployment has it, the workflow keeps a Gmail watch or a Graph
+subscription (set up at start and on Reconnect, renewed daily on its timer, replaced when it
+proved broken, stopped on disconnect). A notification is only `poll_now`; while push is live
+the interval is the safety net's. An idle poll is one activity and one timer.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
@@ -21,12 +24,22 @@ with workflow.unsafe.imports_passed_through():
     from activities.mailbox_types import (
         CreateTicketsInput,
         FetchInput,
+        FetchResult,
         FilterInput,
+        KeepPushInput,
         SetStatusInput,
     )
-    from domain.outcomes import MailboxStatus
+    from domain import push as push_timing
+    from domain.outcomes import MailboxStatus, PushState
+    from domain.push import PushStatus
     from providers.registry import provider_info
-    from workflows.mailbox_state import MailboxInput, MailboxState, SettingsChanged
+    from workflows.mailbox_state import (
+        MailboxInput,
+        MailboxState,
+        PollRequest,
+        PushEvent,
+        SettingsChanged,
+    )
     from workflows.policies import (
         DATABASE_WRITE_RETRY,
         DATABASE_WRITE_TIMEOUT,
@@ -36,9 +49,12 @@ with workflow.unsafe.imports_passed_through():
         FETCH_RETRY,
         MAIL_PROCESSING_HEARTBEAT,
         MAIL_PROCESSING_TIMEOUT,
+        PUSH_RETRY,
+        PUSH_TIMEOUT,
     )
 
 MAILBOX_STATUS = SearchAttributeKey.for_keyword("MailboxStatus")
+MAILBOX_PUSH = SearchAttributeKey.for_keyword("MailboxPush")
 # Each wait is the interval less up to this share of it, drawn from the workflow's seeded
 # random: mailboxes that once polled together (connected in bulk, or held up together by a
 # busy worker) drift apart again instead of arriving together every interval, where the
@@ -56,17 +72,42 @@ class MailboxWorkflow:
     def __init__(self, inp: MailboxInput) -> None:
         self.s = inp.state
         self._poll_now = False
+        self._poll_reason = "person"
+        self._notified_at: str | None = None
         self._settings_changed = False
         self._reconnected = False
         self._disconnected = False
+        # Push upkeep due: at a run's start unless push is live and its renewal lies ahead.
+        self._push_check = self.s.push.state != PushState.LIVE or self.s.push_renew_at is None
+        self._push_replace = False
+        self._follow_up_at: datetime | None = None
 
     @workflow.query(name="state")
     def state(self) -> MailboxState:
         return self.s
 
     @workflow.signal(name="poll_now")
-    def poll_now(self) -> None:
+    def poll_now(self, request: PollRequest | None = None) -> None:
+        """A person's button, or a provider's notification (`reason="push"`): either way
+        only a hint to read through the cursor now. Many coalesce into one poll."""
+        if not self._poll_now:
+            self._poll_reason = "person"
+        if request is not None and request.reason == "push":
+            if not self._poll_now:
+                self._poll_reason = "push"
+            self._notified_at = self._notified_at or request.notified_at
+            self.s.last_notification_at = request.notified_at or self.s.last_notification_at
         self._poll_now = True
+
+    @workflow.signal(name="push_event")
+    def push_event(self, event: PushEvent) -> None:
+        """Graph's lifecycle notifications for the mailbox's subscription."""
+        if event.event == "reauthorizationRequired":
+            self._push_check = True  # renewing reauthorizes it
+        elif event.event == "subscriptionRemoved":
+            self._push_replace = True  # a new one, then a poll for what was missed
+        self._poll_now = True  # "missed" (and the others): read through the cursor now
+        self._poll_reason = "person"
 
     @workflow.signal(name="settings_changed")
     def settings_changed(self, change: SettingsChanged) -> None:
@@ -85,6 +126,9 @@ class MailboxWorkflow:
     @workflow.run
     async def run(self, inp: MailboxInput) -> MailboxState:
         polls_this_run = 0
+        # Runs recorded before push keep their exact commands when they replay.
+        pushing = workflow.patched("push")
+        trigger = "start"
         while not self._disconnected:
             if self.s.status == MailboxStatus.AUTH_EXPIRED:
                 # No timer and no provider call: only a person's consent can help.
@@ -92,28 +136,26 @@ class MailboxWorkflow:
                 if self._disconnected:
                     break
                 await self._set_status(MailboxStatus.ACTIVE, None)
+                self._push_check = True  # push paused with the mailbox; Reconnect restores it
+            if pushing and (self._push_check or self._push_replace or self._renewal_due()):
+                await self._keep_push()
+                if self.s.status == MailboxStatus.AUTH_EXPIRED:
+                    continue
+            notified_at = self._notified_at if trigger == "push" else None
             # Cleared before the poll, not after: a "poll now" or a settings change that
             # arrives while this poll runs must wake the next one, not be forgotten.
             self._reconnected = self._poll_now = self._settings_changed = False
-            more = await self._poll_once()
+            self._notified_at = None
+            fetched = await self._poll_once(notified_at)
             polls_this_run += 1
             if self.s.status == MailboxStatus.AUTH_EXPIRED or self._disconnected:
                 continue
-            if more and not self._disconnected:
+            if pushing and fetched is not None:
+                await self._after_poll(trigger, fetched.fetched)
+            if fetched is not None and fetched.more and not self._disconnected:
+                trigger = "backlog"
                 continue  # a backlog: fetch the next page at once
-            try:
-                await workflow.wait_condition(
-                    lambda: (
-                        self._poll_now
-                        or self._settings_changed
-                        or self._reconnected
-                        or self._disconnected
-                    ),
-                    timeout=self._next_wait(),
-                    timeout_summary="poll interval",
-                )
-            except TimeoutError:
-                pass
+            trigger = await self._sleep(pushing)
             # Checked after the sleep, so the next run does not poll again at once.
             if (
                 workflow.info().is_continue_as_new_suggested()
@@ -122,25 +164,121 @@ class MailboxWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not (self._disconnected or self._reconnected or self._poll_now):
                     workflow.continue_as_new(MailboxInput(self.s, inp.polls_per_run))
+        if pushing:
+            await self._release()
         # The database row was marked by the API; the search attribute tells operators.
         workflow.upsert_search_attributes([MAILBOX_STATUS.value_set(MailboxStatus.DISCONNECTED)])
         self.s.status = MailboxStatus.DISCONNECTED
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.s
 
+    async def _sleep(self, pushing: bool) -> str:
+        """Until the next poll is due or a signal comes; says what woke it: "push" or
+        "person" (poll_now), "signal", "follow_up", "renewal", or "timer" (the interval)."""
+        now = workflow.now()
+        poll_at = now + self._next_wait()
+        deadline = poll_at
+        renew_at = self._renew_at() if pushing else None
+        for moment in (self._follow_up_at, renew_at):
+            if moment is not None:
+                deadline = min(deadline, moment)
+        try:
+            await workflow.wait_condition(
+                lambda: (
+                    self._poll_now
+                    or self._settings_changed
+                    or self._reconnected
+                    or self._disconnected
+                ),
+                timeout=max(deadline - now, timedelta(0)),
+                timeout_summary="poll interval",
+            )
+        except TimeoutError:
+            now = workflow.now()
+            if self._follow_up_at is not None and now >= self._follow_up_at:
+                self._follow_up_at = None
+                return "follow_up"
+            return "renewal" if renew_at is not None and now >= renew_at else "timer"
+        if self._poll_now:
+            return self._poll_reason
+        return "signal"
+
     def _next_wait(self) -> timedelta:
-        interval = self.s.poll_interval_seconds
+        interval = push_timing.poll_interval(
+            self.s.poll_interval_seconds, self.s.push.state, self.s.push.safety_poll_seconds
+        )
         # Runs recorded before the jitter keep their exact timers when they replay.
         if not workflow.patched("poll-jitter"):
             return timedelta(seconds=interval)
         return timedelta(seconds=interval * (1 - POLL_JITTER * workflow.random().random()))
 
-    async def _poll_once(self) -> bool:
-        """One page: returns whether more pages wait."""
+    def _renew_at(self) -> datetime | None:
+        at = self.s.push_renew_at
+        return datetime.fromisoformat(at) if at else None
+
+    def _renewal_due(self) -> bool:
+        at = self._renew_at()
+        return at is not None and workflow.now() >= at
+
+    async def _keep_push(self) -> None:
+        """Set up, renew or replace the push; a failure leaves the mailbox polling as before
+        and is tried again later (`push_timing.RETRY_FAILED`)."""
+        replace, self._push_check, self._push_replace = self._push_replace, False, False
+        try:
+            status = await workflow.execute_activity_method(
+                MailboxActivities.keep_push,
+                KeepPushInput(self.s.mailbox_id, replace),
+                start_to_close_timeout=PUSH_TIMEOUT,
+                retry_policy=PUSH_RETRY,
+            )
+        except ActivityError as error:
+            cause = error.cause
+            if isinstance(cause, ApplicationError) and cause.type == "AuthExpired":
+                words = provider_info(self.s.provider).auth_expired_words()
+                await self._set_status(MailboxStatus.AUTH_EXPIRED, words)
+                return
+            status = PushStatus(
+                PushState.FAILED,
+                error=_words_for_failure(cause),
+                safety_poll_seconds=self.s.push.safety_poll_seconds,
+            )
+        if status.state != self.s.push.state:
+            workflow.upsert_search_attributes([MAILBOX_PUSH.value_set(status.state)])
+        self.s.push = status
+        renew = push_timing.renew_at(workflow.now(), status.expires, status.state)
+        self.s.push_renew_at = renew.isoformat() if renew else None
+
+    async def _after_poll(self, trigger: str, fetched: int) -> None:
+        """What a poll says about push: mail found right after a notification may have had
+        its own notification dropped (Gmail sends one a second), so look once more shortly;
+        mail found by the safety net that no notification announced means push is broken."""
+        if self.s.push.state != PushState.LIVE or fetched == 0:
+            return
+        if trigger in ("push", "follow_up"):
+            self._follow_up_at = workflow.now() + push_timing.FOLLOW_UP
+        elif trigger == "timer":
+            self._push_replace = True
+            await self._keep_push()
+
+    async def _release(self) -> None:
+        """Stop the push with the mailbox's credentials, then drop them (best effort: a push
+        nobody renews lapses within days by itself)."""
+        try:
+            await workflow.execute_activity_method(
+                MailboxActivities.release_mailbox,
+                self.s.mailbox_id,
+                start_to_close_timeout=PUSH_TIMEOUT,
+                retry_policy=PUSH_RETRY,
+            )
+        except ActivityError:
+            workflow.logger.warning("mailbox %s: push not released", self.s.mailbox_id)
+
+    async def _poll_once(self, notified_at: str | None = None) -> FetchResult | None:
+        """One page (None when the provider failed)."""
         try:
             fetched = await workflow.execute_activity_method(
                 MailboxActivities.fetch_new_mail,
-                FetchInput(self.s.mailbox_id),
+                FetchInput(self.s.mailbox_id, notified_at=notified_at),
                 start_to_close_timeout=FETCH_ATTEMPT_TIMEOUT,
                 schedule_to_close_timeout=FETCH_GIVE_UP,
                 heartbeat_timeout=FETCH_HEARTBEAT,
@@ -151,10 +289,10 @@ class MailboxWorkflow:
             if isinstance(cause, ApplicationError) and cause.type == "AuthExpired":
                 words = provider_info(self.s.provider).auth_expired_words()
                 await self._set_status(MailboxStatus.AUTH_EXPIRED, words)
-                return False
+                return None
             self.s.last_error = _words_for_failure(cause)
             await self._set_status(MailboxStatus.ACTIVE, self.s.last_error)
-            return False
+            return None
         self.s.polls += 1
         self.s.last_poll_at = workflow.now().isoformat()
         self.s.cursor = fetched.cursor
@@ -165,7 +303,7 @@ class MailboxWorkflow:
         if fetched.more and fetched.retry_after_seconds:
             # The provider throttled part of the page: honour its pause before the next one.
             await workflow.sleep(timedelta(seconds=fetched.retry_after_seconds))
-        return fetched.more
+        return fetched
 
     async def _process(self, ledger_ids: list[str]) -> None:
         # Runs recorded before the filters moved into `create_tickets` filter first, as

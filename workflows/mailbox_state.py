@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from domain import poll_interval
 from domain.outcomes import MailboxStatus, MailCounts
+from domain.push import PushStatus
 
 # Continue-As-New at the server's suggestion, or after this many polls in one run anyway.
 POLLS_PER_RUN = 500
@@ -29,6 +30,9 @@ class MailboxState:
     last_error: str | None = None
     polls: int = 0
     counts: MailCounts = field(default_factory=MailCounts)
+    push: PushStatus = field(default_factory=PushStatus)
+    push_renew_at: str | None = None  # ISO 8601, workflow time
+    last_notification_at: str | None = None  # ISO 8601, when the API received it
 
 
 @dataclass
@@ -41,3 +45,19 @@ class MailboxInput:
 @dataclass
 class SettingsChanged:
     poll_interval_seconds: int | None = None
+
+
+@dataclass
+class PollRequest:
+    """`poll_now`'s argument (optional: a person's button sends none)."""
+
+    reason: str = "person"  # "person", or "push" for a provider's notification
+    notified_at: str | None = None  # ISO 8601: when the API received the notification
+
+
+@dataclass
+class PushEvent:
+    """`push_event`'s argument: a Graph lifecycle notification for the mailbox's subscription:
+    `reauthorizationRequired`, `subscriptionRemoved` or `missed`."""
+
+    event: str

@@ -35,3 +35,14 @@ FETCH_GIVE_UP = timedelta(minutes=10)
 
 # Filtering and ticket creation touch only the database.
 MAIL_PROCESSING_TIMEOUT = timedelta(minutes=5)
+
+# Setting up or renewing push: Graph validates our URL before it answers (up to 10 s), and a
+# renewal that fails is tried again at the next renewal time, so a few quick attempts do.
+PUSH_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=4,
+    non_retryable_error_types=["AuthExpired"],
+)
+PUSH_TIMEOUT = timedelta(minutes=1)

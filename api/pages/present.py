@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from api.pages.queries import MailboxRow
-from api.pages.render import ago, as_utc, iso, when
-from domain.outcomes import MailboxStatus, Outcome, TicketSource, TicketStatus
+from api.pages.render import ago, as_utc, duration, iso, when
+from domain.outcomes import MailboxStatus, Outcome, PushState, TicketSource, TicketStatus
 from providers.registry import provider_info
+from store.models import Mailbox
 
 MAILBOX_STATUSES = {
     MailboxStatus.ACTIVE: "Active",
@@ -55,6 +56,14 @@ def problem_words(provider: str, status: str, last_error: str | None) -> str:
     return ""
 
 
+def new_mail_words(mailbox: Mailbox, safety_poll_seconds: int) -> str:
+    """How the card hears of new mail: pushed ("Live") or polled ("Checks every 1 minute")."""
+    if mailbox.status == MailboxStatus.ACTIVE and mailbox.push_state == PushState.LIVE:
+        every = max(mailbox.poll_interval_seconds, safety_poll_seconds)
+        return f"Live (and checks every {duration(every)} to be sure)"
+    return f"Checks every {duration(mailbox.poll_interval_seconds)}"
+
+
 @dataclass(frozen=True)
 class MailboxCard:
     id: str
@@ -68,9 +77,13 @@ class MailboxCard:
     allowed_senders: list[str]
     counts: list[tuple[str, str, int]]  # (key, label, value)
     problem: str
+    push_state: str
+    new_mail: str
 
     @classmethod
-    def of(cls, row: MailboxRow, live_poll: datetime | None = None) -> MailboxCard:
+    def of(
+        cls, row: MailboxRow, safety_poll_seconds: int, live_poll: datetime | None = None
+    ) -> MailboxCard:
         m = row.mailbox
         polled = m.last_polled_at
         if live_poll is not None and (polled is None or as_utc(live_poll) > as_utc(polled)):
@@ -87,6 +100,8 @@ class MailboxCard:
             allowed_senders=list(m.allowed_senders),
             counts=[(key, label, row.counts.get(outcome, 0)) for key, outcome, label in COUNTS],
             problem=problem_words(m.provider, m.status, m.last_error),
+            push_state=m.push_state if m.status == MailboxStatus.ACTIVE else PushState.OFF,
+            new_mail=new_mail_words(m, safety_poll_seconds),
         )
 
     def status_json(self) -> dict[str, Any]:
@@ -100,4 +115,6 @@ class MailboxCard:
             "last_polled_title": when(self.last_polled_at),
             "problem": self.problem,
             "counts": {key: value for key, _label, value in self.counts},
+            "push_state": self.push_state,
+            "new_mail": self.new_mail,
         }

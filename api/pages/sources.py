@@ -44,7 +44,8 @@ async def _live_poll_time(p: Page, mailbox_id: str) -> datetime | None:
 async def _cards(p: Page) -> list[MailboxCard]:
     rows = await db(p.request, lambda s: mailbox_rows(s, p.agent.id))
     live = await asyncio.gather(*(_live_poll_time(p, row.mailbox.id) for row in rows))
-    return [MailboxCard.of(row, polled) for row, polled in zip(rows, live, strict=True)]
+    safety = resources(p.request).settings.push_safety_poll_seconds
+    return [MailboxCard.of(row, safety, polled) for row, polled in zip(rows, live, strict=True)]
 
 
 async def _mailbox(p: Page) -> Mailbox | None:

@@ -16,7 +16,7 @@ from api.deps import db, json_body, require_agent, resources
 from api.errors import ApiError
 from api.schemas import iso, parse
 from domain import poll_interval
-from domain.outcomes import Outcome
+from domain.outcomes import MailboxStatus, Outcome, PushState
 from domain.senders import parse_allowed_senders
 from providers.registry import PROVIDERS
 from store import ledger, mailboxes
@@ -65,6 +65,7 @@ def mailbox_json(
         "poll_interval_seconds": mailbox.poll_interval_seconds,
         "last_polled_at": last_polled,
         "last_error": mailbox.last_error,
+        "push": push_json(mailbox),
         # Ledger outcomes are per email; the contract counts tickets.
         "counts": {
             "tickets_created": counts.get(Outcome.TICKET_CREATED, 0),
@@ -72,6 +73,19 @@ def mailbox_json(
             "skipped": counts.get(Outcome.SKIPPED, 0),
             "failed": counts.get(Outcome.FAILED, 0),
         },
+    }
+
+
+def push_json(mailbox: Mailbox) -> dict[str, Any]:
+    """CONTRACT.md §5: whether the provider tells us of new mail; `off` while the mailbox
+    cannot be read (push pauses with it)."""
+    live = mailbox.status == MailboxStatus.ACTIVE
+    return {
+        "state": mailbox.push_state if live else PushState.OFF,
+        "expires_at": iso(mailbox.push_expires_at) if live and mailbox.push_expires_at else None,
+        "last_notification_at": (
+            iso(mailbox.last_notification_at) if mailbox.last_notification_at else None
+        ),
     }
 
 

@@ -29,6 +29,8 @@
       if (item.last_polled_at) { polled.setAttribute("datetime", item.last_polled_at); }
       polled.title = item.last_polled_title || "";
     }
+    var newMail = setText(card, "new-mail", item.new_mail);
+    if (newMail) { newMail.setAttribute("data-push", item.push_state); }
     var problem = setText(card, "problem", item.problem || "");
     if (problem) { problem.hidden = !item.problem; }
     Object.keys(item.counts).forEach(function (key) {

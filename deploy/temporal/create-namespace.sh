@@ -32,15 +32,16 @@ registered=$(temporal operator search-attribute list --namespace "$NAMESPACE" --
 has() { echo "$registered" | grep -qw "$1"; }
 created=0
 
-# The five search attributes (deskclone/temporal.py SEARCH_ATTRIBUTES), all Keyword.
+# The six search attributes (core/temporal.py SEARCH_ATTRIBUTES), all Keyword.
 has MailboxId || { temporal operator search-attribute create --namespace "$NAMESPACE" --address "$ADDRESS" --name MailboxId --type Keyword; created=1; }
 has MailboxAddress || { temporal operator search-attribute create --namespace "$NAMESPACE" --address "$ADDRESS" --name MailboxAddress --type Keyword; created=1; }
 has MailboxProvider || { temporal operator search-attribute create --namespace "$NAMESPACE" --address "$ADDRESS" --name MailboxProvider --type Keyword; created=1; }
 has MailboxStatus || { temporal operator search-attribute create --namespace "$NAMESPACE" --address "$ADDRESS" --name MailboxStatus --type Keyword; created=1; }
+has MailboxPush || { temporal operator search-attribute create --namespace "$NAMESPACE" --address "$ADDRESS" --name MailboxPush --type Keyword; created=1; }
 has AgentId || { temporal operator search-attribute create --namespace "$NAMESPACE" --address "$ADDRESS" --name AgentId --type Keyword; created=1; }
 
 # Done only when a visibility query accepts every attribute (the server's caches know them).
-for name in MailboxId MailboxAddress MailboxProvider MailboxStatus AgentId; do
+for name in MailboxId MailboxAddress MailboxProvider MailboxStatus MailboxPush AgentId; do
     attempt=0
     until temporal workflow list --namespace "$NAMESPACE" --address "$ADDRESS" \
         --query "$name='probe'" --limit 1 >/dev/null; do
@@ -51,4 +52,4 @@ for name in MailboxId MailboxAddress MailboxProvider MailboxStatus AgentId; do
 done
 # Other Temporal services refresh their namespace cache within ~10 s of a change.
 [ "$created" = 1 ] && sleep 15
-echo "Search attributes MailboxId MailboxAddress MailboxProvider MailboxStatus AgentId are registered"
+echo "Search attributes MailboxId MailboxAddress MailboxProvider MailboxStatus MailboxPush AgentId are registered"

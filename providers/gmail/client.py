@@ -43,10 +43,13 @@ from googleapiclient.errors import HttpError  # type: ignore[import-untyped]
 from core.settings import Settings
 from providers.base import (
     AuthExpired,
-    ClosingProvider,
+    BaseProvider,
     Credentials,
     CursorExpired,
     ProviderError,
+    PushLease,
+    PushRefused,
+    PushTarget,
     SyncPage,
     Throttled,
 )
@@ -117,7 +120,7 @@ def gmail_api(api_url: str) -> GmailApi:
         return api
 
 
-class GmailProvider(ClosingProvider):
+class GmailProvider(BaseProvider):
     def __init__(
         self,
         settings: Settings,
@@ -202,6 +205,41 @@ class GmailProvider(ClosingProvider):
                 return self._history_page(state, max_messages)
             except CursorExpired:
                 return self._start_catch_up(state, max_messages)
+
+    # -- push (users.watch; research/push.md) -------------------------------------
+
+    def watch(self, target: PushTarget, current: PushLease | None) -> PushLease:  # noqa: ARG002
+        """`users.watch` on the INBOX, still read-only; calling it again renews it."""
+        if not target.gmail_topic:
+            raise PushRefused("Gmail push is not configured (no Pub/Sub topic)")
+        body = {
+            "topicName": target.gmail_topic,
+            "labelIds": [INBOX],
+            "labelFilterBehavior": "INCLUDE",
+        }
+        with self._connections():
+            answer = self._refusable(self._api.users.watch(userId="me", body=body), "users.watch")
+        expires_ms = int(answer["expiration"])
+        return PushLease(id=None, expires_at=datetime.fromtimestamp(expires_ms / 1000, UTC))
+
+    def unwatch(self, current: PushLease) -> None:  # noqa: ARG002
+        with self._connections():
+            self._execute(self._api.users.stop(userId="me"), "users.stop")
+
+    def _refusable(self, request: Any, what: str) -> Any:
+        """A 400 or 404 to a push request names a topic Gmail will not publish to: no
+        retry mends that (research/push.md); everything else is classified as usual."""
+        http = self._bound()[0]
+
+        def call() -> Any:
+            try:
+                return request.execute(http=http, num_retries=0)
+            except HttpError as error:
+                if http_status(error) in (400, 404):
+                    raise PushRefused(f"{what}: Gmail refused the Pub/Sub topic") from error
+                raise
+
+        return self._run(call, what)
 
     # -- pages -----------------------------------------------------------------
 

@@ -37,7 +37,16 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from core.settings import Settings
-from providers.base import ClosingProvider, Credentials, CursorExpired, SyncPage, Transient
+from providers.base import (
+    BaseProvider,
+    Credentials,
+    CursorExpired,
+    PushLease,
+    PushTarget,
+    SyncPage,
+    Transient,
+)
+from providers.outlook import push
 from providers.outlook.auth import MicrosoftTokens
 from providers.outlook.cursor import Listed, OutlookCursor
 from providers.outlook.errors import is_sync_reset, response_body
@@ -55,7 +64,7 @@ MAX_PAGE_SIZE = 1000
 FLOOR_MARGIN_SECONDS = 24 * 60 * 60
 
 
-class OutlookProvider(ClosingProvider):
+class OutlookProvider(BaseProvider):
     def __init__(
         self,
         settings: Settings,
@@ -93,6 +102,22 @@ class OutlookProvider(ClosingProvider):
             except CursorExpired:
                 return self._resync(state, max_messages)
         return page if page is not None else SyncPage([], cursor, more=False)
+
+    # -- push (Graph subscriptions) ---------------------------------------------
+
+    def watch(self, target: PushTarget, current: PushLease | None) -> PushLease:
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        with self._graph.session():
+            if current is not None and current.id:
+                renewed = push.renew(self._graph, current, now)
+                if renewed is not None:
+                    return renewed
+            return push.subscribe(self._graph, target, now)
+
+    def unwatch(self, current: PushLease) -> None:
+        if current.id:
+            with self._graph.session():
+                push.unsubscribe(self._graph, current)
 
     # -- pages -----------------------------------------------------------------
 
