@@ -52,7 +52,7 @@ class CachingRequest(google.auth.transport.Request):
         self._inner = inner
         self._cache: dict[str, _Cached] = {}
         self._lock = threading.Lock()
-        self._last_forget = 0.0
+        self._last_forget = float("-inf")  # monotonic time may start near 0 at boot
 
     def __call__(
         self,

@@ -62,7 +62,11 @@ async def gmail(request: Request) -> Response:
             {"error": {"code": code, "message": f"Push refused: {refused}."}},
             status_code=refused.status,
         )
-    address = _gmail_address(await json_body(request))
+    try:
+        body = await json_body(request)
+    except ApiError:
+        body = None  # not JSON at all: as unreadable as any other body below
+    address = _gmail_address(body)
     if address is None:
         # Acknowledged: Pub/Sub would retry a body we can never read for a week.
         metrics.push_notification("gmail", "ignored")
@@ -114,22 +118,25 @@ async def _verified_outlook(request: Request) -> list[tuple[Mailbox, str]]:
     cipher = _cipher(request)
     wanted = [item for item in items if isinstance(item, dict)][:100]
 
-    def match(session: Session) -> list[tuple[Mailbox, str]]:
+    def match(session: Session) -> tuple[list[tuple[Mailbox, str]], int]:
         kept: dict[str, tuple[Mailbox, str]] = {}
+        matched = 0
         for item in wanted:
             mailbox = _outlook_mailbox(session, cipher, item)
             if mailbox is None:
                 continue
+            matched += 1
             event = str(item.get("lifecycleEvent") or "")
             kept.setdefault(f"{mailbox.id}:{event}", (mailbox, event))
-        found = list(kept.values())
-        _notified(session, [mailbox for mailbox, _ in found])
-        return found
+        # Only an active mailbox is woken; an expired one waits for Reconnect.
+        active = {m.id for m in _notified(session, [mailbox for mailbox, _ in kept.values()])}
+        return [(m, event) for m, event in kept.values() if m.id in active], matched
 
-    found = await db(request, match)
-    for _ in found:
+    found, matched = await db(request, match)
+    # Counted per notification: a batch of several for one mailbox is several verified.
+    for _ in range(matched):
         metrics.push_notification("outlook", "verified")
-    for _ in range(len(wanted) - len(found)):
+    for _ in range(len(wanted) - matched):
         metrics.push_notification("outlook", "refused")
     return found
 
