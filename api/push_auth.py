@@ -28,6 +28,8 @@ GOOGLE_ISSUERS = frozenset({"accounts.google.com", "https://accounts.google.com"
 DEFAULT_MAX_AGE = 3600.0
 # However often unknown keys come, the certs are fetched again at most this often.
 REFETCH_AT_MOST_EVERY = 60.0
+# A token minted a moment ago by a clock a little ahead of ours is still good.
+CLOCK_SKEW_SECONDS = 10
 _MAX_AGE = re.compile(r"max-age=(\d+)")
 
 
@@ -126,7 +128,11 @@ class GooglePushVerifier:
         for attempt in (1, 2):
             try:
                 return id_token.verify_token(
-                    token, self._request, audience=self._audience, certs_url=self._certs_url
+                    token,
+                    self._request,
+                    audience=self._audience,
+                    certs_url=self._certs_url,
+                    clock_skew_in_seconds=CLOCK_SKEW_SECONDS,
                 )
             except (google.auth.exceptions.TransportError, requests.RequestException) as error:
                 # Google's certs could not be read: not the sender's fault, but unverified.

@@ -4,12 +4,25 @@ against the emulator with the real client libraries)."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
+from temporalio import activity
+
 from core.settings import Settings
-from providers.base import AuthExpired, Credentials, RawMessage, SyncPage, Throttled, Transient
+from providers.base import (
+    AuthExpired,
+    BaseProvider,
+    Credentials,
+    PushLease,
+    PushRefused,
+    PushTarget,
+    RawMessage,
+    SyncPage,
+    Throttled,
+    Transient,
+)
 
 
 def make_email(
@@ -52,6 +65,11 @@ class FakeMailbox:
         self.fetching: threading.Event | None = None
         self.release: threading.Event | None = None
         self._lock = threading.Lock()
+        # Push, as a Gmail watch or Graph subscription would behave: calls recorded.
+        self.watches: list[tuple[PushTarget, PushLease | None]] = []
+        self.unwatches: list[PushLease] = []
+        self.refuse_push = False
+        self.push_lifetime = timedelta(days=7)
 
     def deliver(self, raw: bytes, thread_id: str | None = None) -> str:
         with self._lock:
@@ -60,7 +78,7 @@ class FakeMailbox:
             return message_id
 
 
-class FakeProvider:
+class FakeProvider(BaseProvider):
     def __init__(self, mailbox: FakeMailbox, credentials: Credentials) -> None:
         self.mailbox = mailbox
         self._credentials = credentials
@@ -92,6 +110,28 @@ class FakeProvider:
 
     def credentials(self) -> Credentials:
         return self._credentials
+
+    def watch(self, target: PushTarget, current: PushLease | None) -> PushLease:
+        box = self.mailbox
+        box.watches.append((target, current))
+        if box.revoked:
+            raise AuthExpired("invalid_grant")
+        if box.refuse_push:
+            raise PushRefused("the topic does not exist")
+        lease_id = current.id if current is not None else f"sub-{len(box.watches)}"
+        return PushLease(lease_id, _provider_now() + box.push_lifetime)
+
+    def unwatch(self, current: PushLease) -> None:
+        self.mailbox.unwatches.append(current)
+
+
+def _provider_now() -> datetime:
+    """The provider's clock agrees with Temporal's, as a real one does with the real server's:
+    in an activity, the time-skipping server's time (years ahead of the wall clock after
+    enough skipped tests)."""
+    if activity.in_activity():
+        return activity.info().current_attempt_scheduled_time
+    return datetime.now(UTC)
 
 
 def fake_factory(mailbox: FakeMailbox):  # type: ignore[no-untyped-def]

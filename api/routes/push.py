@@ -71,9 +71,17 @@ async def gmail(request: Request) -> Response:
         # Acknowledged: Pub/Sub would retry a body we can never read for a week.
         metrics.push_notification("gmail", "ignored")
         return Response(status_code=204)
-    found = await db(request, lambda s: _notified(s, mailboxes.for_gmail_push(s, address)))
-    if not found:
+
+    def lookup(session: Session) -> tuple[int, list[Mailbox]]:
+        known = mailboxes.for_gmail_push(session, address)
+        return len(known), _notified(session, known)
+
+    known, found = await db(request, lookup)
+    if not known:
         metrics.push_notification("gmail", "unknown_mailbox")
+        return Response(status_code=204)
+    if not found:  # every one of them waits for Reconnect: nothing to wake
+        metrics.push_notification("gmail", "ignored")
         return Response(status_code=204)
     metrics.push_notification("gmail", "verified")
     await _poll_each(request, found)
