@@ -17,9 +17,10 @@ RENEW_BEFORE_EXPIRY = timedelta(hours=12)
 MIN_RENEW_WAIT = timedelta(minutes=5)
 # A failed set-up is tried again after this long (a bad push URL does not mend itself faster).
 RETRY_FAILED = timedelta(hours=1)
-# Gmail notifies at most once a second per mailbox and drops the rest: a poll this long
-# after a notified poll that found mail catches what arrived in the dropped second.
-FOLLOW_UP = timedelta(seconds=2)
+# Gmail notifies at most once a second per mailbox and drops the rest: a poll this long after
+# a notified poll that found mail (so over a second after the notification, which came before
+# the poll) catches what arrived in the dropped second.
+FOLLOW_UP = timedelta(seconds=1.2)
 
 
 @dataclass

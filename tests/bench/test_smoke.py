@@ -15,6 +15,7 @@ BENCH_RUNS: dict[str, str] = {
     "ingest_gmail_postgres": "ingest --messages 10 --idle-polls 1",  # the default database
     "ingest_outlook_sqlite": "ingest --provider outlook --messages 10 --idle-polls 1 --db sqlite",
     "intake": "intake --concurrency 2 --duration 1 --db sqlite",
+    "push": "push --mailboxes 3 --mails 6 --rate 3 --idle-duration 2 --db sqlite",
     "intake_latency": "intake_latency --source widget --requests 3 --db sqlite",
     "parse": "parse --messages 20",
 }
@@ -132,3 +133,24 @@ def test_parse(bench_result: dict[str, Any]) -> None:
     has_keys(result, "msgs_per_s", "baseline_msgs_per_s", "ratio", "fixture_msgs_per_s")
     assert result["messages"] == 20 and result["fixture_messages"] > 0
     assert result["msgs_per_s"] > 0 and result["baseline_msgs_per_s"] > 0
+
+
+def test_push(bench_result: dict[str, Any]) -> None:
+    result = bench_result
+    has_keys(
+        result,
+        "mailboxes",
+        "mails",
+        "push_p50_ms",
+        "push_p99_ms",
+        "idle_requests_per_mailbox_hour",
+        "worker_rss_mb",
+        "lost",
+        "duplicated",
+    )
+    assert (result["mailboxes"], result["mails"]) == (3, 6)
+    assert result["lost"] == 0 and result["duplicated"] == 0
+    assert 0 < result["push_p50_ms"] <= result["push_p99_ms"]
+    assert result["worker_rss_mb"] > 0
+    # Delivered by push: every email was announced or caught by the follow-up poll.
+    assert sum(n for k, n in result["pushes"].items() if k.endswith("delivered")) > 0

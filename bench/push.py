@@ -1,0 +1,236 @@
+"""Push: mail spread over many live mailboxes becomes tickets without any poll-now, and idle
+mailboxes cost almost nothing.
+
+    .venv/bin/python -m bench.push [--mailboxes 1000] [--mails 1000] [--rate 20]
+                                   [--provider gmail|outlook] [--idle-duration 960]
+                                   [--db postgres|sqlite]
+
+Setup (not measured): `deskclone dev` with push on (as `make run`); M emulator mailboxes, each
+with credentials from the product's own OAuth code exchange, a mailbox row written as the OAuth
+callback writes it, and its workflow started as the callback starts it; then wait until every
+mailbox's push is live and its first poll done. The poll interval stays the default (60 s), so
+with push live each polls only as the safety net (DESKCLONE_PUSH_SAFETY_POLL_SECONDS, 900 s).
+
+Measured:
+- delivery: `--mails` emails sent through the emulator's control API to random mailboxes at
+  `--rate` per second; for each, from the moment the emulator accepted it (it is then in the
+  mailbox and Gmail publishes / Graph notifies) to its ticket row's `created_at`
+  (`push_p50_ms`, `push_p99_ms`, `push_max_ms`); `lost` = emails with no ticket
+  `--settle` seconds after the last was sent; `duplicated` = emails with more than one;
+- idle: the emulator's request counts over `--idle-duration` seconds with no mail, per
+  mailbox-hour (`idle_requests_per_mailbox_hour`; safety-net polls and renewals): run it for
+  at least one safety interval (900 s), or the safety polls that fall due later are missed;
+- the worker's RSS at the end (`worker_rss_mb`), and the emulator's push counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import ssl
+import statistics
+import sys
+import time
+import uuid
+from contextlib import ExitStack
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlmodel import col, select
+
+from api.mailbox_control import signal
+from bench.fanout import rss_mb
+from bench.harness import percentile, postgres_database, running_dev
+from bench.ingest_baseline import oauth_credentials, worker_settings
+from core.crypto import Cipher
+from domain.outcomes import PushState
+from store import mailboxes
+from store.db import make_engine, transaction
+from store.models import Agent, Mailbox, Ticket
+
+DELIVER = "/_emulator/mailboxes/{}/messages"
+
+
+def mail(subject: str) -> bytes:
+    sender = f"c{uuid.uuid4().hex[:10]}@customer.example"
+    return (
+        f"From: {sender}\r\nTo: support@acme.example\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@customer.example>\r\n\r\nPlease help.\r\n"
+    ).encode()
+
+
+async def connect_all(facts: dict[str, Any], provider: str, count: int) -> list[Mailbox]:
+    """M mailboxes connected as the OAuth callback connects them, workflows started."""
+    settings = worker_settings(facts)
+    engine = make_engine(settings.effective_database_url)
+    cipher = Cipher.from_settings(settings)
+    verify = ssl.create_default_context(cafile=facts["emulator_ca"])
+    client = await _temporal(facts)
+    rows: list[Mailbox] = []
+    with httpx.Client(base_url=facts["emulator_url"], verify=verify, timeout=60) as emulator:
+        with transaction(engine) as session:
+            agent = session.exec(select(Agent)).first()
+            assert agent is not None
+            agent_id = agent.id
+        for i in range(count):
+            address = f"push{i}@acme.example"
+            emulator.post(
+                "/_emulator/mailboxes", json={"provider": provider, "address": address}
+            ).raise_for_status()
+            credentials = await asyncio.to_thread(
+                oauth_credentials, settings, emulator, provider, address
+            )
+            with transaction(engine) as session:
+                mailbox, _ = mailboxes.connect(
+                    session,
+                    agent_id=agent_id,
+                    provider=provider,
+                    address=address,
+                    credentials_encrypted=cipher.encrypt_credentials(credentials),
+                )
+                rows.append(mailbox)
+    gate = asyncio.Semaphore(16)
+
+    async def start(row: Mailbox) -> None:
+        async with gate:
+            await signal(client, settings, row, "reconnect")
+
+    await asyncio.gather(*(start(row) for row in rows))
+    ids = [row.id for row in rows]
+    while True:  # every push live and every first poll done
+        with transaction(engine) as session:
+            found = session.exec(select(Mailbox).where(col(Mailbox.id).in_(ids))).all()
+            ready = sum(
+                1 for m in found if m.push_state == PushState.LIVE and m.last_polled_at is not None
+            )
+            failed = sum(1 for m in found if m.push_state == PushState.FAILED)
+        if failed:
+            raise RuntimeError(f"{failed} mailboxes could not set push up")
+        if ready == count:
+            break
+        await asyncio.sleep(1)
+    engine.dispose()
+    return rows
+
+
+async def _temporal(facts: dict[str, Any]) -> Any:
+    from temporalio.client import Client
+
+    return await Client.connect(facts["temporal_address"])
+
+
+def deliver_spread(
+    facts: dict[str, Any], rows: list[Mailbox], count: int, rate: float
+) -> dict[str, float]:
+    """Subject -> when the emulator accepted it (Unix seconds), sent at `rate` per second."""
+    verify = ssl.create_default_context(cafile=facts["emulator_ca"])
+    sent: dict[str, float] = {}
+    rng = random.Random(7)
+    started = time.monotonic()
+    with httpx.Client(base_url=facts["emulator_url"], verify=verify, timeout=30) as emulator:
+        for i in range(count):
+            pause = started + i / rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            subject = f"Push bench {i} {uuid.uuid4().hex[:8]}"
+            address = rng.choice(rows).address
+            answer = emulator.post(
+                DELIVER.format(address),
+                content=mail(subject),
+                headers={"Content-Type": "message/rfc822"},
+            )
+            answer.raise_for_status()
+            sent[subject] = time.time()
+    return sent
+
+
+def tickets_for(database_url: str, subjects: set[str]) -> dict[str, list[datetime]]:
+    engine = make_engine(database_url)
+    try:
+        with transaction(engine) as session:
+            rows = session.exec(
+                select(Ticket.title, Ticket.created_at).where(col(Ticket.title).in_(subjects))
+            ).all()
+    finally:
+        engine.dispose()
+    found: dict[str, list[datetime]] = {}
+    for title, created in rows:
+        found.setdefault(title, []).append(created)
+    return found
+
+
+def request_count(facts: dict[str, Any]) -> int:
+    verify = ssl.create_default_context(cafile=facts["emulator_ca"])
+    with httpx.Client(base_url=facts["emulator_url"], verify=verify, timeout=30) as emulator:
+        counts: dict[str, int] = emulator.get("/_emulator/requests").json()["counts"]
+    return sum(counts.values())
+
+
+def push_counts(facts: dict[str, Any]) -> dict[str, int]:
+    verify = ssl.create_default_context(cafile=facts["emulator_ca"])
+    with httpx.Client(base_url=facts["emulator_url"], verify=verify, timeout=30) as emulator:
+        pushes: dict[str, int] = emulator.get("/_emulator/requests").json().get("pushes", {})
+    return pushes
+
+
+def run(args: argparse.Namespace, facts: dict[str, Any]) -> dict[str, Any]:
+    setup_started = time.monotonic()
+    rows = asyncio.run(connect_all(facts, args.provider, args.mailboxes))
+    setup_s = time.monotonic() - setup_started
+    database_url = worker_settings(facts).effective_database_url
+    sent = deliver_spread(facts, rows, args.mails, args.rate)
+    deadline = time.monotonic() + args.settle
+    found: dict[str, list[datetime]] = {}
+    while time.monotonic() < deadline:
+        found = tickets_for(database_url, set(sent))
+        if len(found) == len(sent):
+            break
+        time.sleep(1)
+    latencies = [(min(found[s]).timestamp() - at) * 1000 for s, at in sent.items() if s in found]
+    worker_pid = int(facts["pids"]["worker"])
+    before = request_count(facts)
+    time.sleep(args.idle_duration)
+    idle_requests = request_count(facts) - before
+    mailbox_hours = args.mailboxes * args.idle_duration / 3600
+    return {
+        "provider": args.provider,
+        "db": args.db,
+        "mailboxes": args.mailboxes,
+        "mails": args.mails,
+        "rate_per_s": args.rate,
+        "push_p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "push_p99_ms": round(percentile(latencies, 0.99), 1) if latencies else None,
+        "push_max_ms": round(max(latencies), 1) if latencies else None,
+        "over_2s": sum(1 for ms in latencies if ms > 2000),
+        "lost": len(sent) - len(found),
+        "duplicated": sum(1 for times in found.values() if len(times) > 1),
+        "idle_duration_s": args.idle_duration,
+        "idle_requests_per_mailbox_hour": round(idle_requests / mailbox_hours, 2),
+        "worker_rss_mb": round(rss_mb(worker_pid), 1),
+        "pushes": push_counts(facts),
+        "setup_s": round(setup_s, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mailboxes", type=int, default=1000)
+    parser.add_argument("--mails", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=20.0, help="mails per second")
+    parser.add_argument("--provider", choices=["gmail", "outlook"], default="gmail")
+    parser.add_argument("--idle-duration", type=float, default=960.0)
+    parser.add_argument("--settle", type=float, default=120.0, help="wait for tickets, s")
+    parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
+    args = parser.parse_args()
+    with ExitStack() as stack:
+        url = stack.enter_context(postgres_database()) if args.db == "postgres" else None
+        facts = stack.enter_context(running_dev(url, push=True))
+        result = run(args, facts)
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
