@@ -41,7 +41,8 @@ def create_app(
 ) -> Starlette:
     """`engine` is made from settings unless given; one made here is disposed on shutdown."""
     owns_engine = engine is None
-    db_engine = engine or make_engine(settings.effective_database_url)
+    # Every request's connection is tested first: a database restart never answers a 500.
+    db_engine = engine or make_engine(settings.effective_database_url, ping_after_idle=0)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
