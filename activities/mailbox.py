@@ -76,6 +76,8 @@ class MailboxActivities:
                 inp.mailbox_id,
                 _page_size(inp.max_messages),
                 notified_at=notified,
+                make_tickets_up_to=inp.make_tickets_up_to,
+                heartbeat=activity.heartbeat,
             )
 
     @activity.defn(name="keep_push")

@@ -33,6 +33,8 @@ class FetchInput:
     max_messages: int = 250
     # When the push notification this poll answers reached the API (ISO 8601), if one did.
     notified_at: str | None = None
+    # A page of at most this many emails is made into tickets by the fetch itself.
+    make_tickets_up_to: int = 0
 
 
 @dataclass

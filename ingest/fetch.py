@@ -13,8 +13,9 @@ from sqlalchemy import Engine
 from core import metrics
 from core.crypto import Cipher
 from core.settings import Settings
-from domain.outcomes import MailboxStatus
+from domain.outcomes import MailboxStatus, MailCounts
 from ingest.batch import read_header_fields
+from ingest.tickets import Heartbeat, make_tickets
 from providers.base import ProviderError, RawMessage
 from providers.cache import ProviderCache
 from store import ledger, mailboxes
@@ -36,6 +37,9 @@ class FetchResult:
     fetched: int = 0
     # Part of the page failed (e.g. throttled batch parts): wait this long before the next.
     retry_after_seconds: float | None = None
+    # A small page is made into tickets in the same activity (`ledger_ids` is then empty):
+    # what became of its emails.
+    made: MailCounts | None = None
 
 
 def fetch_into_ledger(
@@ -47,9 +51,15 @@ def fetch_into_ledger(
     page_size: int,
     *,
     notified_at: datetime | None = None,
+    make_tickets_up_to: int = 0,
+    heartbeat: Heartbeat = lambda: None,
 ) -> FetchResult:
     """Raises the provider's typed errors (`AuthExpired`, `Throttled`, `Transient`) as they
-    come, and `SecretsUnavailable` when `cipher` has no key; the caller maps them."""
+    come, and `SecretsUnavailable` when `cipher` has no key; the caller maps them.
+
+    A page of at most `make_tickets_up_to` emails becomes tickets here and now: a pushed email
+    costs one activity, not two. A backlog's pages are left to `make_tickets` in an activity
+    of their own, with its own timeout and heartbeats."""
     with transaction(engine) as session:
         mailbox = mailboxes.get_for_worker(session, mailbox_id)
         if mailbox is None or mailbox.status == MailboxStatus.DISCONNECTED:
@@ -89,12 +99,23 @@ def fetch_into_ledger(
     if rotated:
         # The rotated refresh token is saved; forget the cached provider's stale version.
         providers.forget(mailbox_id)
+    made = None
+    if ids and len(ids) <= make_tickets_up_to:
+        made = make_tickets(
+            engine,
+            mailbox_id,
+            ids,
+            flood_limit=settings.flood_limit_per_hour,
+            heartbeat=heartbeat,
+        )
+        ids = []
     return FetchResult(
         ledger_ids=ids,
         more=page.more,
         cursor=page.next_cursor,
         fetched=len(rows),
         retry_after_seconds=page.retry_after,
+        made=made,
     )
 
 

@@ -121,6 +121,9 @@ class ProviderInfo:
     shared_connections: str
     cursor_kind: CursorKind
     push_kind: PushKind | None = None
+    # The provider sends at most one notification per this many seconds per mailbox and drops
+    # the rest (Gmail: one a second); 0: it drops none.
+    push_min_interval_seconds: float = 0.0
 
     def oauth(self) -> ModuleType:
         return importlib.import_module(self.oauth_module)

@@ -24,7 +24,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.mailbox_types import (
         CreateTicketsInput,
         FetchInput,
-        FetchResult,
         FilterInput,
         KeepPushInput,
         SetStatusInput,
@@ -32,6 +31,10 @@ with workflow.unsafe.imports_passed_through():
     from domain import push as push_timing
     from domain.outcomes import MailboxStatus, PushState
     from domain.push import PushStatus
+
+    # Named here, not only through activities.mailbox_types: the sandbox resolves a result
+    # dataclass's type hints in its defining module, which must be among its modules.
+    from ingest.fetch import FetchResult
     from providers.registry import provider_info
     from workflows.mailbox_state import (
         MailboxInput,
@@ -60,6 +63,10 @@ MAILBOX_PUSH = SearchAttributeKey.for_keyword("MailboxPush")
 # busy worker) drift apart again instead of arriving together every interval, where the
 # bunch grows (docs/benchmarks.md, fan-out). Never longer than the interval a person set.
 POLL_JITTER = 0.1
+# A page of this many emails or fewer (a pushed one, an idle mailbox's few) is made into
+# tickets by the fetch activity itself: one activity per poll instead of two. A backlog's
+# pages go to `create_tickets`, with its own timeout and heartbeats.
+INLINE_TICKETS = 25
 
 
 def mailbox_workflow_id(mailbox_id: str) -> str:
@@ -73,7 +80,8 @@ class MailboxWorkflow:
         self.s = inp.state
         self._poll_now = False
         self._poll_reason = "person"
-        self._notified_at: str | None = None
+        self._notified_at: str | None = None  # the earliest pending notification's
+        self._notified_last: str | None = None  # the latest's
         self._settings_changed = False
         self._reconnected = False
         self._disconnected = False
@@ -96,6 +104,7 @@ class MailboxWorkflow:
             if not self._poll_now:
                 self._poll_reason = "push"
             self._notified_at = self._notified_at or request.notified_at
+            self._notified_last = request.notified_at or self._notified_last
             self.s.last_notification_at = request.notified_at or self.s.last_notification_at
         self._poll_now = True
 
@@ -142,16 +151,18 @@ class MailboxWorkflow:
                 if self.s.status == MailboxStatus.AUTH_EXPIRED:
                     continue
             notified_at = self._notified_at if trigger == "push" else None
+            notified_last = self._notified_last if trigger == "push" else None
             # Cleared before the poll, not after: a "poll now" or a settings change that
             # arrives while this poll runs must wake the next one, not be forgotten.
             self._reconnected = self._poll_now = self._settings_changed = False
-            self._notified_at = None
+            self._notified_at = self._notified_last = None
+            poll_started = workflow.now()
             fetched = await self._poll_once(notified_at)
             polls_this_run += 1
             if self.s.status == MailboxStatus.AUTH_EXPIRED or self._disconnected:
                 continue
             if pushing and fetched is not None:
-                await self._after_poll(trigger, fetched.fetched)
+                await self._after_poll(trigger, fetched.fetched, poll_started, notified_last)
             if fetched is not None and fetched.more and not self._disconnected:
                 trigger = "backlog"
                 continue  # a backlog: fetch the next page at once
@@ -248,14 +259,21 @@ class MailboxWorkflow:
         renew = push_timing.renew_at(workflow.now(), status.expires, status.state)
         self.s.push_renew_at = renew.isoformat() if renew else None
 
-    async def _after_poll(self, trigger: str, fetched: int) -> None:
-        """What a poll says about push: mail found right after a notification may have had
-        its own notification dropped (Gmail sends one a second), so look once more shortly;
-        mail found by the safety net that no notification announced means push is broken."""
+    async def _after_poll(
+        self, trigger: str, fetched: int, poll_started: datetime, notified_last: str | None
+    ) -> None:
+        """What a poll says about push: mail that came in the second after a notification may
+        have had its own dropped (Gmail sends one a second), so look once more at that
+        second's end if this poll came before it; mail found by the safety net that no
+        notification announced means push is broken."""
         if self.s.push.state != PushState.LIVE or fetched == 0:
             return
-        if trigger in ("push", "follow_up"):
-            self._follow_up_at = workflow.now() + push_timing.FOLLOW_UP
+        if trigger == "push":
+            self._follow_up_at = push_timing.follow_up_at(
+                datetime.fromisoformat(notified_last) if notified_last else None,
+                poll_started,
+                provider_info(self.s.provider).push_min_interval_seconds,
+            )
         elif trigger == "timer":
             self._push_replace = True
             await self._keep_push()
@@ -278,7 +296,11 @@ class MailboxWorkflow:
         try:
             fetched = await workflow.execute_activity_method(
                 MailboxActivities.fetch_new_mail,
-                FetchInput(self.s.mailbox_id, notified_at=notified_at),
+                FetchInput(
+                    self.s.mailbox_id,
+                    notified_at=notified_at,
+                    make_tickets_up_to=INLINE_TICKETS,
+                ),
                 start_to_close_timeout=FETCH_ATTEMPT_TIMEOUT,
                 schedule_to_close_timeout=FETCH_GIVE_UP,
                 heartbeat_timeout=FETCH_HEARTBEAT,
@@ -296,6 +318,8 @@ class MailboxWorkflow:
         self.s.polls += 1
         self.s.last_poll_at = workflow.now().isoformat()
         self.s.cursor = fetched.cursor
+        if fetched.made is not None:
+            self.s.counts.add(fetched.made)
         if fetched.ledger_ids:
             await self._process(fetched.ledger_ids)
         if self.s.last_error is not None:

@@ -20,4 +20,5 @@ INFO = ProviderInfo(
     shared_connections="providers.gmail.transport:close_pooled_connections",
     cursor_kind="gmail_history",
     push_kind="gmail_watch",
+    push_min_interval_seconds=1.0,
 )

@@ -3,7 +3,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from domain.outcomes import PushState
-from domain.push import FOLLOW_UP, MIN_RENEW_WAIT, RETRY_FAILED, poll_interval, renew_at
+from domain.push import (
+    FOLLOW_UP_MARGIN,
+    MIN_RENEW_WAIT,
+    RETRY_FAILED,
+    follow_up_at,
+    poll_interval,
+    renew_at,
+)
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
@@ -27,8 +34,13 @@ def test_a_failed_push_is_tried_again_later_and_off_is_left_alone() -> None:
     assert renew_at(NOW, NOW + timedelta(days=7), PushState.OFF) is None
 
 
-def test_the_follow_up_outlasts_gmails_one_second_limit() -> None:
-    assert FOLLOW_UP >= timedelta(seconds=1)
+def test_a_follow_up_only_when_the_poll_came_inside_the_drop_window() -> None:
+    notified = NOW
+    soon = NOW + timedelta(milliseconds=300)
+    assert follow_up_at(notified, soon, 1.0) == NOW + timedelta(seconds=1) + FOLLOW_UP_MARGIN
+    assert follow_up_at(notified, NOW + timedelta(seconds=2), 1.0) is None  # a busy system
+    assert follow_up_at(notified, soon, 0.0) is None  # a provider that drops nothing
+    assert follow_up_at(None, soon, 1.0) is None  # a person's poll
 
 
 def test_a_push_that_says_it_expires_now_is_not_renewed_in_a_loop() -> None:

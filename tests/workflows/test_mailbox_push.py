@@ -87,7 +87,9 @@ class Harness:
             return found
 
     async def push(self, handle: WorkflowHandle[MailboxWorkflow, MailboxState]) -> None:
-        await handle.signal(MailboxWorkflow.poll_now, PollRequest(reason="push"))
+        """A notification, as the API signals it: stamped with when it arrived."""
+        now = await self.env.get_current_time()
+        await handle.signal(MailboxWorkflow.poll_now, PollRequest("push", now.isoformat()))
 
 
 async def sleep(env: WorkflowEnvironment, total: timedelta) -> None:
@@ -202,7 +204,8 @@ async def test_many_notifications_during_a_poll_coalesce_into_one_more_poll(
     harness.box.release.set()
     await harness.env.sleep(timedelta(seconds=10))
     assert harness.tickets() == sorted(f"Storm {i}" for i in range(50))
-    # The held poll, one for the whole storm, and the follow-up after it found mail.
+    # The held poll, one for the whole storm, and the follow-up after it found mail: the
+    # storm's last notification came less than a second before that poll.
     assert harness.box.fetch_calls - before == 3
 
 
@@ -213,11 +216,27 @@ async def test_mail_whose_notification_was_dropped_is_found_by_the_follow_up(
     harness.box.deliver(make_email(subject="First"))
     await harness.push(handle)
     await harness.env.sleep(timedelta(milliseconds=500))
+    polls = harness.box.fetch_calls
     # Gmail drops a notification within a second of the last: this one never comes.
     harness.box.deliver(make_email(subject="Second, unannounced"))
     await harness.env.sleep(timedelta(seconds=3))
     assert harness.tickets() == ["First", "Second, unannounced"]
+    assert harness.box.fetch_calls == polls + 1  # one follow-up, at the second's end
     assert len(harness.box.watches) == 1  # not mistaken for broken push
+
+
+async def test_no_follow_up_when_the_notified_poll_came_after_the_drop_window(
+    harness: Harness,
+) -> None:
+    handle = await harness.start()
+    harness.box.deliver(make_email(subject="Late poll"))
+    stamped = (await harness.env.get_current_time()) - timedelta(seconds=5)
+    await handle.signal(MailboxWorkflow.poll_now, PollRequest("push", stamped.isoformat()))
+    await harness.env.sleep(timedelta(seconds=1))
+    polls = harness.box.fetch_calls
+    await harness.env.sleep(timedelta(seconds=5))
+    assert harness.tickets() == ["Late poll"]
+    assert harness.box.fetch_calls == polls  # a busy system pays for no follow-up
 
 
 async def test_mail_the_safety_net_finds_unannounced_means_push_is_replaced(
