@@ -9,7 +9,9 @@ import asyncio
 import gc
 import logging
 import signal
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from sqlalchemy import Engine
@@ -18,7 +20,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from activities import build_activities
+from activities import build_activities, build_webhook_activities
 from core import metrics
 from core.json_logs import secret_values
 from core.logs import configure_logging
@@ -27,6 +29,7 @@ from core.temporal import connect
 from providers.registry import close_shared_connections
 from store.db import make_engine
 from workflows.registry import WORKFLOWS
+from workflows.webhook_control import OutboxWaker
 
 log = logging.getLogger("deskclone.worker")
 
@@ -53,6 +56,29 @@ def build_worker(
         # Let in-flight activities finish on SIGTERM instead of abandoning them to a timeout.
         graceful_shutdown_timeout=timedelta(seconds=20),
     )
+
+
+@asynccontextmanager
+async def delivering(client: Client, settings: Settings, engine: Engine) -> AsyncIterator[None]:
+    """The webhook side of a worker process: a second `Worker` for the delivery activities,
+    on a task queue of their own (their slots are not intake's: no endpoint, however slow,
+    holds up a ticket), and the outbox waker that wakes dispatchers when events are written."""
+    deliveries = build_webhook_activities(engine, settings)
+    stop = asyncio.Event()
+    waker = asyncio.create_task(OutboxWaker(client, settings, engine).run(stop))
+    try:
+        async with Worker(
+            client,
+            task_queue=settings.webhook_task_queue,
+            activities=[deliveries.deliver],
+            max_concurrent_activities=settings.webhook_max_concurrent_deliveries,
+            graceful_shutdown_timeout=timedelta(seconds=20),
+        ):
+            yield
+    finally:
+        stop.set()
+        await waker
+        await deliveries.aclose()
 
 
 def make_runtime(settings: Settings) -> Runtime | None:
@@ -98,7 +124,7 @@ async def run(settings: Settings) -> None:
         gc.collect()
         gc.freeze()
         log.info("worker polling task queue %s", settings.task_queue)
-        async with worker:
+        async with worker, delivering(client, settings, engine):
             await stop.wait()
             log.info("worker stopping; finishing in-flight activities")
     engine.dispose()

@@ -75,6 +75,16 @@ class Settings(BaseSettings):
     intake_wait_seconds: float = Field(default=5.0, gt=0)
     worker_max_concurrent_activities: int = Field(default=32, ge=1)
 
+    # --- Webhooks (docs/events.md) ---
+    # Lets endpoints be http and on loopback, private or link-local addresses: for a receiver
+    # on this machine (`deskclone dev` sets it). Off, every delivery checks where it goes.
+    webhook_allow_private: bool = False
+    # Endpoints delivering at once per worker: the delivery task queue's own activity slots,
+    # apart from ticket intake's, so no endpoint, however slow, holds up a ticket.
+    webhook_max_concurrent_deliveries: int = Field(default=200, ge=1)
+    # Requests in flight to one endpoint.
+    webhook_concurrency_per_endpoint: int = Field(default=8, ge=1, le=64)
+
     @field_validator("database_url")
     @classmethod
     def _use_psycopg3(cls, value: str | None) -> str | None:
@@ -102,6 +112,11 @@ class Settings(BaseSettings):
                     "production settings must not use the provider emulator: " + "; ".join(problems)
                 )
         return self
+
+    @property
+    def webhook_task_queue(self) -> str:
+        """Deliveries run on their own task queue, served by the worker's second `Worker`."""
+        return f"{self.task_queue}-webhooks"
 
     @property
     def effective_database_url(self) -> str:

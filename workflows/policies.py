@@ -35,3 +35,19 @@ FETCH_GIVE_UP = timedelta(minutes=10)
 
 # Filtering and ticket creation touch only the database.
 MAIL_PROCESSING_TIMEOUT = timedelta(minutes=5)
+
+# Webhook delivery rounds (workflows/webhooks.py). A round's failures are the receivers' and
+# are recorded, not raised: the activity fails only when the database does, and then it is
+# retried until the database is back. A killed worker's round is taken over after the
+# heartbeat timeout and sends again what it had not recorded (at least once).
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
+# A round is at most ROUND_SIZE deliveries, a few at a time, each at most 15 s.
+DELIVERY_ROUND_TIMEOUT = timedelta(minutes=10)
+DELIVERY_HEARTBEAT = timedelta(seconds=20)
+# An idle dispatcher looks at its endpoint this often anyway: a wake-up that was lost (its
+# sender died between reading the outbox and signalling) costs at most this much delay.
+DISPATCHER_IDLE_CHECK = timedelta(minutes=5)
