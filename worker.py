@@ -59,13 +59,17 @@ def build_worker(
 
 
 @asynccontextmanager
-async def delivering(client: Client, settings: Settings, engine: Engine) -> AsyncIterator[None]:
+async def delivering(
+    client: Client, settings: Settings, engine: Engine, *, wake_dispatchers: bool = True
+) -> AsyncIterator[None]:
     """The webhook side of a worker process: a second `Worker` for the delivery activities,
     on a task queue of their own (their slots are not intake's: no endpoint, however slow,
-    holds up a ticket), and the outbox waker that wakes dispatchers when events are written."""
+    holds up a ticket), and the outbox waker that wakes dispatchers when events are written
+    (tests that wake their own dispatchers go without it)."""
     deliveries = build_webhook_activities(engine, settings)
     stop = asyncio.Event()
-    waker = asyncio.create_task(OutboxWaker(client, settings, engine).run(stop))
+    waking = OutboxWaker(client, settings, engine).run(stop) if wake_dispatchers else stop.wait()
+    waker = asyncio.create_task(waking)
     try:
         async with Worker(
             client,

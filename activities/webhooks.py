@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from temporalio import activity
@@ -101,11 +101,12 @@ class WebhookActivities:
             more = webhooks.claim_new(session, endpoint, now, size)
             due = webhooks.due(session, endpoint.id, now, size)
             items = [_Item(d.id, e.id, shapes.body(events.envelope(e))) for d, e in due]
-            return _Plan(
-                endpoint.url, self._secrets(endpoint, now), items, more or len(due) == size
-            )
+            return _Plan(endpoint.url, self._secrets(endpoint), items, more or len(due) == size)
 
-    def _secrets(self, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
+    def _secrets(self, endpoint: WebhookEndpoint) -> list[str]:
+        """The current secret, and the one before it while its day of overlap lasts (by the
+        real clock, as the API set it: a rotation is about receivers, not the schedule)."""
+        now = datetime.now(UTC)
         if self._cipher is None:
             raise SecretsUnavailable("DESKCLONE_SECRET_KEY is not set on this worker")
         found = [self._cipher.decrypt(endpoint.secret_encrypted).decode()]
@@ -160,16 +161,19 @@ class WebhookActivities:
                     ):
                         gone = attempt
                 session.add(delivery)
+            failing = bool(attempts) and not result.succeeded
             if result.succeeded:
                 endpoint.failing_since = None
-            elif attempts:
+            elif failing:
                 endpoint.failing_since = endpoint.failing_since or now
             session.add(endpoint)
             session.flush()
             if endpoint.enabled and gone is not None:
                 words = "The receiver answered 410 Gone: the endpoint was disabled."
                 webhooks.disable(session, endpoint, DisabledReason.GONE, now, words)
-            elif endpoint.enabled and rules.failing_too_long(endpoint.failing_since, now):
+            elif (
+                endpoint.enabled and failing and rules.failing_too_long(endpoint.failing_since, now)
+            ):
                 words = "No delivery succeeded for a day: the endpoint was disabled."
                 webhooks.disable(session, endpoint, DisabledReason.FAILING, now, words)
             if not endpoint.enabled:

@@ -17,10 +17,22 @@ from temporalio.client import Client
 from api import pages  # the HTML pages: /login, /sources, /tickets (issue 6)
 from api.deps import Resources
 from api.errors import EXCEPTION_HANDLERS
+from api.event_stream import EventHub
 from api.limits import BodySizeLimit, limiter_for
 from api.metrics_route import routes as metrics_routes
 from api.middleware import PublicCors, RejectNul
-from api.routes import agent, form_page, health, mailboxes, oauth, openapi, public, tickets
+from api.routes import (
+    agent,
+    events,
+    form_page,
+    health,
+    mailboxes,
+    oauth,
+    openapi,
+    public,
+    tickets,
+    webhooks,
+)
 from core.settings import Settings
 from store.db import make_engine
 
@@ -31,10 +43,12 @@ def create_app(
     """`engine` is made from settings unless given; one made here is disposed on shutdown."""
     owns_engine = engine is None
     db_engine = engine or make_engine(settings.effective_database_url)
+    hub = EventHub(db_engine)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
+        await hub.close()
         if owns_engine:
             db_engine.dispose()
 
@@ -49,6 +63,8 @@ def create_app(
                     *public.routes,
                     *agent.routes,
                     *mailboxes.routes,
+                    *events.routes,  # the feed and its stream (CONTRACT.md §6)
+                    *webhooks.routes,
                     *openapi.routes,  # GET /api/v1/openapi.json
                 ],
             ),
@@ -72,6 +88,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.pages = pages.PagesState(settings)
+    app.state.event_hub = hub
     app.state.resources = Resources(
         settings=settings,
         engine=db_engine,

@@ -48,6 +48,7 @@ DELIVERY_RETRY = RetryPolicy(
 # A round is at most ROUND_SIZE deliveries, a few at a time, each at most 15 s.
 DELIVERY_ROUND_TIMEOUT = timedelta(minutes=10)
 DELIVERY_HEARTBEAT = timedelta(seconds=20)
-# An idle dispatcher looks at its endpoint this often anyway: a wake-up that was lost (its
-# sender died between reading the outbox and signalling) costs at most this much delay.
-DISPATCHER_IDLE_CHECK = timedelta(minutes=5)
+# An idle dispatcher looks at its endpoint this often anyway, in case a wake-up was lost (the
+# waker signals before it records, so one is not, short of a bug): cheap enough with
+# thousands of endpoints, and a bound on the delay if it ever happens.
+DISPATCHER_IDLE_CHECK = timedelta(hours=1)

@@ -19,7 +19,7 @@ import logging
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
 from store import webhooks
@@ -47,6 +47,16 @@ async def wake(client: Client, settings: Settings, endpoint_id: str) -> None:
         static_summary=f"webhook endpoint {endpoint_id}",
         start_signal=WAKE_SIGNAL,
     )
+
+
+async def wake_if_running(client: Client, endpoint_id: str) -> None:
+    """For a deleted endpoint: its running dispatcher finds it gone and ends; none is started."""
+    handle = client.get_workflow_handle(dispatcher_workflow_id(endpoint_id))
+    try:
+        await handle.signal(WAKE_SIGNAL)
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
 
 
 class OutboxWaker:
