@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import Engine
@@ -25,7 +26,7 @@ from bench.receiver import Receiver, running_receiver
 from core.crypto import Cipher
 from core.settings import Settings
 from domain import webhooks as rules
-from domain.outcomes import TicketSource
+from domain.outcomes import TicketSource, TicketStatus
 from domain.webhooks import DeliveryStatus, DisabledReason
 from store import tickets, webhooks
 from store.db import transaction
@@ -243,7 +244,7 @@ async def test_down_past_the_schedule_fails_then_one_retry_delivers(
 def test_the_schedule_starts_within_10_s_grows_and_lasts_a_day() -> None:
     delays = list(rules.RETRY_DELAYS)
     assert delays[0] <= timedelta(seconds=10)
-    assert all(a < b for a, b in zip(delays, delays[1:], strict=False))
+    assert all(a < b for a, b in pairwise(delays))
     assert sum(delays, timedelta()) >= timedelta(hours=24)
 
 
@@ -293,7 +294,7 @@ async def test_only_the_types_an_endpoint_asked_for_are_delivered(
     with transaction(harness.engine) as session:
         found = tickets.get(session, harness.agent_id, ticket_id)
         assert found is not None
-        tickets.set_status(session, found, tickets.TicketStatus.SOLVED)
+        tickets.set_status(session, found, TicketStatus.SOLVED)
     await harness.wake(endpoint_id)
     [request] = await receiver.arrived(1)
     assert request.event["type"] == "ticket.status_changed"
