@@ -85,6 +85,8 @@ class DevEnvironment:
             "DESKCLONE_MICROSOFT_AUTHORITY": f"{emulator_url}/common",
             "DESKCLONE_GRAPH_API_URL": f"{emulator_url}/v1.0",
             "DESKCLONE_PROVIDER_CA_BUNDLE": str(emulator_ca),
+            # Webhooks may go to a receiver on this machine (http, loopback): docs/events.md.
+            "DESKCLONE_WEBHOOK_ALLOW_PRIVATE": "1",
         }
         return cls(settings, admin_token, emulator_url, emulator_ca, worker_env)
 
