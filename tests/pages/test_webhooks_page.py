@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from domain.webhooks import DeliveryStatus
+from domain.webhooks import DeliveryStatus, DisabledReason
 from store import webhooks
 from store.db import transaction
 from store.models import WebhookDelivery, utcnow
@@ -31,17 +31,18 @@ async def test_an_endpoint_is_added_and_its_secret_shown_once(signed_in: Pages) 
     again = (await signed_in.client.get("/sources/webhooks")).text
     assert found.group(1) not in again and 'id="new-secret"' not in again
     assert "ticket.created, mailbox.auth_expired" in again and "Team chat" in again
+    endpoint = re.search(r'data-endpoint-id="([^"]+)"', again)
+    assert endpoint is not None
+    endpoint_id = endpoint.group(1)
     try:
         # Rotating shows the new one, once.
-        endpoint_id = re.search(r'data-endpoint-id="([^"]+)"', again)
-        assert endpoint_id is not None
         rotated = await signed_in.post(
-            f"/sources/webhooks/{endpoint_id.group(1)}/rotate", {}, page="/sources/webhooks"
+            f"/sources/webhooks/{endpoint_id}/rotate", {}, page="/sources/webhooks"
         )
         new = SECRET.search(rotated.text)
         assert new is not None and new.group(1) != found.group(1)
     finally:
-        await stop(signed_in, endpoint_id.group(1))
+        await stop(signed_in, endpoint_id)
 
 
 async def stop(signed_in: Pages, endpoint_id: str) -> None:
@@ -83,7 +84,7 @@ async def test_failed_deliveries_have_retry_and_a_disabled_endpoint_a_warning(
         delivery.status, delivery.attempts = DeliveryStatus.FAILED, 11
         delivery.last_status_code, delivery.last_error = 503, "answered 503: busy"
         session.add(delivery)
-        webhooks.disable(session, row, webhooks.DisabledReason.FAILING, utcnow(), "x")
+        webhooks.disable(session, row, DisabledReason.FAILING, utcnow(), "x")
     html = (await signed_in.client.get("/sources/webhooks")).text
     assert "No delivery succeeded for a day" in html and ">Switch on<" in html
     assert ">Failed<" in html and "answered 503: busy" in html
