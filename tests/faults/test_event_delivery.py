@@ -18,6 +18,7 @@ import pytest
 
 from bench.receiver import running_receiver
 from tests.faults.conftest import System, eventually, own_database, running_system
+from tests.faults.test_worker_crashes import restarted_after
 
 BURST = 200
 KILLS = 3
@@ -75,7 +76,7 @@ def test_a_killed_worker_loses_no_event(events_system: System) -> None:
                 except ProcessLookupError:
                     continue
                 kills += 1
-                eventually(lambda p=pid: system.worker_pid() != p, "a restarted worker", 30)
+                eventually(restarted_after(system, pid), "a restarted worker", 30)
             return kills
 
         with ThreadPoolExecutor(9) as pool:
