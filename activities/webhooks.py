@@ -2,12 +2,17 @@
 
 A round claims the workspace's new events for the endpoint (deliveries written, cursor moved,
 one transaction), sends every delivery that is due, a few at a time, and writes each attempt's
-answer. It is idempotent in the way that matters, at least once: a round cut short by a crash
-sends again what it had not recorded, under the same `webhook-id`, and loses nothing.
+answer. While events keep coming it goes on: it watches the workspace's event counter itself
+(a primary-key read every `POLL_SECONDS`) and sends each new event at once, so under steady
+traffic a delivery costs no Temporal round trip; quiet for `linger_seconds`, or open for
+`ROUND_MAX_SECONDS`, it ends and its workflow waits for a wake-up or the next retry.
 
-Time: "now" is the workflow's (`DeliverInput.now`), so a retry schedule of a day runs in
-seconds under Temporal's time-skipping test server; the signature's timestamp is the real
-clock, which is what the receiver checks it against.
+At least once: a round cut short by a crash sends again what it had not recorded, under the
+same `webhook-id`, and loses nothing.
+
+Time: "now" is the workflow's (`DeliverInput.now`, plus the time the round has run), so a retry
+schedule of a day runs in seconds under Temporal's time-skipping test server; the signature's
+timestamp is the real clock, which is what the receiver checks it against.
 """
 
 from __future__ import annotations
@@ -28,10 +33,18 @@ from domain import webhooks as rules
 from domain.webhooks import DeliveryStatus, DisabledReason
 from store import events, webhooks
 from store.db import transaction
-from store.models import WebhookEndpoint
+from store.models import WebhookEndpoint, utcnow
 
-# Deliveries one round takes on: a backlog drains a round at a time, each a few seconds.
+# Deliveries one pass takes on: a backlog drains a pass at a time, each a few seconds.
 ROUND_SIZE = 100
+# While open, a round reads the event counter this often: the most a new event waits.
+POLL_SECONDS = 0.05
+# A round hands back to its workflow this often even under steady traffic.
+ROUND_MAX_SECONDS = 60.0
+# How long an open round stays open once quiet.
+LINGER_SECONDS = 2.0
+# Heartbeats while requests are in flight (a slow receiver takes up to 15 s to answer).
+HEARTBEAT_SECONDS = 5.0
 
 
 @dataclass
@@ -39,6 +52,7 @@ class DeliverInput:
     endpoint_id: str
     now: str  # ISO 8601, the workflow's time
     round_size: int = ROUND_SIZE
+    linger_seconds: float = LINGER_SECONDS
 
 
 @dataclass
@@ -64,10 +78,27 @@ class _Item:
 
 @dataclass
 class _Plan:
+    agent_id: str
+    cursor: int
     url: str
     secrets: list[str]
     items: list[_Item]
     more: bool
+
+
+class _Clock:
+    """The workflow's time when the round started, moved on by the time the round has run."""
+
+    def __init__(self, workflow_now: str) -> None:
+        self._start = datetime.fromisoformat(workflow_now)
+        self._started = time.monotonic()
+        self.open_since = self._started
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=time.monotonic() - self._started)
+
+    def open_for(self) -> float:
+        return time.monotonic() - self._started
 
 
 class WebhookActivities:
@@ -82,16 +113,63 @@ class WebhookActivities:
 
     @activity.defn(name="deliver_webhooks")
     async def deliver(self, inp: DeliverInput) -> DeliverResult:
-        now = datetime.fromisoformat(inp.now)
-        started = time.monotonic()
-        plan = await asyncio.to_thread(self._plan, inp.endpoint_id, now, inp.round_size)
-        if plan is None:
-            return DeliverResult(active=False)
-        attempts = await self._send_all(plan)
-        finished = now + timedelta(seconds=time.monotonic() - started)
-        return await asyncio.to_thread(self._record, inp.endpoint_id, plan, attempts, finished)
+        clock = _Clock(inp.now)
+        total = DeliverResult(active=True)
+        quiet_since = time.monotonic()
+        due_at: datetime | None = None
+        while True:
+            plan = await asyncio.to_thread(
+                self._plan, inp.endpoint_id, clock.now(), inp.round_size, inp.linger_seconds
+            )
+            if plan is None:
+                total.active = False
+                return total
+            if plan.items:
+                attempts = await self._send_all(plan)
+                done = await asyncio.to_thread(self._record, inp.endpoint_id, attempts, clock.now())
+                total.sent += done.sent
+                total.succeeded += done.succeeded
+                total.failed += done.failed
+                if not done.active:
+                    total.active = False
+                    return total
+                due_at = datetime.fromisoformat(done.next_due) if done.next_due else None
+                quiet_since = time.monotonic()
+            if plan.more and clock.open_for() < ROUND_MAX_SECONDS:
+                continue
+            if plan.more or not await self._more_soon(plan, clock, due_at, quiet_since, inp):
+                total.more = plan.more
+                break
+        next_due = await asyncio.to_thread(self._end_round, inp.endpoint_id)
+        total.next_due = next_due.isoformat() if next_due is not None else None
+        return total
 
-    def _plan(self, endpoint_id: str, now: datetime, size: int) -> _Plan | None:
+    async def _more_soon(
+        self,
+        plan: _Plan,
+        clock: _Clock,
+        due_at: datetime | None,
+        quiet_since: float,
+        inp: DeliverInput,
+    ) -> bool:
+        """Whether, while the round stays open, a new event comes or a retry falls due."""
+        while (
+            time.monotonic() - quiet_since < inp.linger_seconds
+            and clock.open_for() < ROUND_MAX_SECONDS
+        ):
+            await asyncio.sleep(POLL_SECONDS)
+            activity.heartbeat()
+            if await asyncio.to_thread(self._head, plan.agent_id) > plan.cursor:
+                return True
+            if due_at is not None and clock.now() >= due_at:
+                return True
+        return False
+
+    def _head(self, agent_id: str) -> int:
+        with transaction(self._engine) as session:
+            return events.head(session, agent_id)
+
+    def _plan(self, endpoint_id: str, now: datetime, size: int, linger: float) -> _Plan | None:
         with transaction(self._engine) as session:
             # Locked: a zombie round of the same endpoint (its worker presumed dead) waits
             # here instead of claiming the same events twice.
@@ -99,9 +177,27 @@ class WebhookActivities:
             if endpoint is None or not endpoint.enabled:
                 return None
             more = webhooks.claim_new(session, endpoint, now, size)
+            if linger > 0:  # the round watches for new events itself meanwhile
+                endpoint.busy_until = utcnow() + timedelta(seconds=linger + HEARTBEAT_SECONDS)
+                session.add(endpoint)
             due = webhooks.due(session, endpoint.id, now, size)
             items = [_Item(d.id, e.id, shapes.body(events.envelope(e))) for d, e in due]
-            return _Plan(endpoint.url, self._secrets(endpoint), items, more or len(due) == size)
+            return _Plan(
+                endpoint.agent_id,
+                endpoint.cursor,
+                endpoint.url,
+                self._secrets(endpoint),
+                items,
+                more or len(due) == size,
+            )
+
+    def _end_round(self, endpoint_id: str) -> datetime | None:
+        with transaction(self._engine) as session:
+            endpoint = webhooks.get_for_worker(session, endpoint_id, lock=True)
+            if endpoint is None:
+                return None
+            webhooks.round_ended(session, endpoint)
+            return webhooks.next_due(session, endpoint.id)
 
     def _secrets(self, endpoint: WebhookEndpoint) -> list[str]:
         """The current secret, and the one before it while its day of overlap lasts (by the
@@ -126,13 +222,22 @@ class WebhookActivities:
                 )
             activity.heartbeat(len(attempts))
 
-        await asyncio.gather(*(one(item) for item in plan.items))
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(HEARTBEAT_SECONDS)
+                activity.heartbeat(len(attempts))
+
+        beating = asyncio.create_task(beat())
+        try:
+            await asyncio.gather(*(one(item) for item in plan.items))
+        finally:
+            beating.cancel()
         return attempts
 
     def _record(
-        self, endpoint_id: str, plan: _Plan, attempts: dict[str, Attempt], now: datetime
+        self, endpoint_id: str, attempts: dict[str, Attempt], now: datetime
     ) -> DeliverResult:
-        result = DeliverResult(active=True, more=plan.more, sent=len(attempts))
+        result = DeliverResult(active=True, sent=len(attempts))
         with transaction(self._engine) as session:
             endpoint = webhooks.get_for_worker(session, endpoint_id, lock=True)
             if endpoint is None:

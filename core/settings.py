@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     webhook_max_concurrent_deliveries: int = Field(default=200, ge=1)
     # Requests in flight to one endpoint.
     webhook_concurrency_per_endpoint: int = Field(default=8, ge=1, le=64)
+    # A delivery round stays open this long after its last event, sending new ones as they
+    # come without a Temporal round trip each (activities/webhooks.py); 0: one pass a round.
+    webhook_linger_seconds: float = Field(default=2.0, ge=0, le=30)
 
     @field_validator("database_url")
     @classmethod

@@ -175,6 +175,8 @@ class WebhookEndpoint(SQLModel, table=True):
     cursor: int = Field(default=0)
     # The newest event its dispatcher was woken for (workflows/webhook_control.py).
     signalled_seq: int = Field(default=0)
+    # While a delivery round runs and watches for new events itself, no wake-up is needed.
+    busy_until: datetime | None = _ts(default=None, nullable=True)
     # Set by the first failed attempt after a success; a day of it disables the endpoint.
     failing_since: datetime | None = _ts(default=None, nullable=True)
     created_at: datetime = _ts(default_factory=utcnow)

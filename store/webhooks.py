@@ -129,6 +129,7 @@ def disable(
     endpoint.enabled = False
     endpoint.disabled_reason = reason
     endpoint.disabled_at = now
+    endpoint.busy_until = None
     endpoint.updated_at = now
     session.add(endpoint)
     session.execute(
@@ -260,17 +261,31 @@ class Behind:
     head: int
 
 
-def behind(session: Session) -> list[Behind]:
+def behind(session: Session, now: datetime) -> list[Behind]:
     """Enabled endpoints whose workspace has events newer than their dispatcher was woken
-    for. Reads the workspaces' counters, committed with their events: never early, never
-    missing one."""
+    for, unless a round is running that watches for them itself. Reads the workspaces'
+    counters, committed with their events: never early, never missing one."""
     head = Agent.next_event_seq - 1
     rows = session.exec(
         select(WebhookEndpoint.id, WebhookEndpoint.agent_id, head)
         .join(Agent, col(Agent.id) == col(WebhookEndpoint.agent_id))
-        .where(col(WebhookEndpoint.enabled).is_(True), head > WebhookEndpoint.signalled_seq)
+        .where(
+            col(WebhookEndpoint.enabled).is_(True),
+            head > WebhookEndpoint.signalled_seq,
+            sa.or_(
+                col(WebhookEndpoint.busy_until).is_(None), col(WebhookEndpoint.busy_until) < now
+            ),
+        )
     ).all()
     return [Behind(endpoint_id, agent_id, int(seq)) for endpoint_id, agent_id, seq in rows]
+
+
+def round_ended(session: Session, endpoint: WebhookEndpoint) -> None:
+    """A round is over: from now on new events need a wake-up, those it claimed do not."""
+    endpoint.busy_until = None
+    endpoint.signalled_seq = max(endpoint.signalled_seq, endpoint.cursor)
+    session.add(endpoint)
+    session.flush()
 
 
 def mark_signalled(session: Session, woken: Sequence[Behind]) -> None:

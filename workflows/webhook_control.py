@@ -24,6 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.settings import Settings
 from store import webhooks
 from store.db import transaction
+from store.models import utcnow
 from workflows.webhooks import (
     WAKE_SIGNAL,
     DispatcherInput,
@@ -34,13 +35,17 @@ from workflows.webhooks import (
 log = logging.getLogger("deskclone.webhooks")
 
 # How often the waker reads the event counters: the most a new event waits to be noticed.
-WAKER_TICK_SECONDS = 0.1
+WAKER_TICK_SECONDS = 0.05
 
 
 async def wake(client: Client, settings: Settings, endpoint_id: str) -> None:
     await client.start_workflow(
         WebhookDispatcher.run,
-        DispatcherInput(endpoint_id, settings.webhook_task_queue),
+        DispatcherInput(
+            endpoint_id,
+            settings.webhook_task_queue,
+            linger_seconds=settings.webhook_linger_seconds,
+        ),
         id=dispatcher_workflow_id(endpoint_id),
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -105,7 +110,7 @@ class OutboxWaker:
 
     def _behind(self) -> list[webhooks.Behind]:
         with transaction(self._engine) as session:
-            return webhooks.behind(session)
+            return webhooks.behind(session, utcnow())
 
     def _mark(self, woken: list[webhooks.Behind]) -> None:
         with transaction(self._engine) as session:

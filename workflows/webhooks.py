@@ -42,6 +42,8 @@ class DispatcherInput:
     # The task queue of the delivery activities (Settings.webhook_task_queue).
     delivery_task_queue: str
     rounds_per_run: int = ROUNDS_PER_RUN
+    # Settings.webhook_linger_seconds: how long a round stays open for more events.
+    linger_seconds: float = 2.0
 
 
 @workflow.defn(name="WebhookDispatcher")
@@ -67,7 +69,11 @@ class WebhookDispatcher:
             self._woken = False
             result: DeliverResult = await workflow.execute_activity_method(
                 WebhookActivities.deliver,
-                DeliverInput(inp.endpoint_id, workflow.now().isoformat()),
+                DeliverInput(
+                    inp.endpoint_id,
+                    workflow.now().isoformat(),
+                    linger_seconds=inp.linger_seconds,
+                ),
                 task_queue=inp.delivery_task_queue,
                 start_to_close_timeout=DELIVERY_ROUND_TIMEOUT,
                 heartbeat_timeout=DELIVERY_HEARTBEAT,

@@ -117,6 +117,8 @@ def harness_settings(**overrides: object) -> Settings:
         "task_queue": unique_task_queue(),
         "worker_max_concurrent_activities": 4,
         "webhook_allow_private": True,
+        # One pass a round: an open round runs in real time, which the test server waits for.
+        "webhook_linger_seconds": 0,
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
@@ -318,3 +320,27 @@ async def test_private_targets_are_refused_at_delivery_in_production_settings(
         assert delivery.attempts >= 1 and delivery.last_status_code is None
         assert "loopback" in (delivery.last_error or ""), delivery.last_error
         assert receiver.received == []
+
+
+async def test_an_open_round_sends_new_events_without_a_wake_or_another_activity(
+    time_skipping_env: WorkflowEnvironment, postgres_engine: Engine, receiver: Receiver
+) -> None:
+    agent, _ = make_agent(postgres_engine)
+    settings = harness_settings(webhook_linger_seconds=3)
+    async for harness in _running(time_skipping_env, postgres_engine, settings, agent.id):
+        endpoint_id = harness.endpoint(receiver.url, new_secret())
+        harness.ticket("First")
+        await harness.wake(endpoint_id)
+        await receiver.arrived(1)
+        harness.ticket("Second, while the round is open")  # no wake for this one
+        [_, second] = await receiver.arrived(2, seconds=5)
+        assert second.event["data"]["ticket"]["title"] == "Second, while the round is open"
+        handle = harness.env.client.get_workflow_handle(dispatcher_workflow_id(endpoint_id))
+        history = await handle.fetch_history()
+        scheduled = [
+            e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")
+        ]
+        assert len(scheduled) == 1  # both events, one activity
+        with transaction(harness.engine) as session:
+            row = webhooks.get(session, harness.agent_id, endpoint_id)
+            assert row is not None and row.busy_until is not None  # the waker leaves it be

@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column("previous_secret_expires_at", TS, nullable=True),
         sa.Column("cursor", sa.Integer(), nullable=False),
         sa.Column("signalled_seq", sa.Integer(), nullable=False),
+        sa.Column("busy_until", TS, nullable=True),
         sa.Column("failing_since", TS, nullable=True),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
