@@ -3,7 +3,7 @@ take an endpoint id. Each function takes a session and never commits."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -140,6 +140,20 @@ def disable(
         )
         .values(status=DeliveryStatus.FAILED, next_attempt_at=None, last_error=words)
     )
+
+
+def reencrypt_secrets(session: Session, rotate: Callable[[str], str]) -> int:
+    """Apply `rotate` to every endpoint's signing secrets (`deskclone rotate-key`)."""
+    count = 0
+    for endpoint in session.exec(select(WebhookEndpoint)).all():
+        endpoint.secret_encrypted = rotate(endpoint.secret_encrypted)
+        count += 1
+        if endpoint.previous_secret_encrypted is not None:
+            endpoint.previous_secret_encrypted = rotate(endpoint.previous_secret_encrypted)
+            count += 1
+        session.add(endpoint)
+    session.flush()
+    return count
 
 
 # --- The dispatcher's work ---------------------------------------------------------------

@@ -15,6 +15,7 @@ BENCH_RUNS: dict[str, str] = {
     "ingest_gmail_postgres": "ingest --messages 10 --idle-polls 1",  # the default database
     "ingest_outlook_sqlite": "ingest --provider outlook --messages 10 --idle-polls 1 --db sqlite",
     "intake": "intake --concurrency 2 --duration 1 --db sqlite",
+    "events": "events --concurrency 2 --duration 2 --db sqlite --slow-endpoint --drain 30",
     "intake_latency": "intake_latency --source widget --requests 3 --db sqlite",
     "parse": "parse --messages 20",
 }
@@ -132,3 +133,23 @@ def test_parse(bench_result: dict[str, Any]) -> None:
     has_keys(result, "msgs_per_s", "baseline_msgs_per_s", "ratio", "fixture_msgs_per_s")
     assert result["messages"] == 20 and result["fixture_messages"] > 0
     assert result["msgs_per_s"] > 0 and result["baseline_msgs_per_s"] > 0
+
+
+def test_events(bench_result: dict[str, Any]) -> None:
+    result = bench_result
+    has_keys(
+        result,
+        "events",
+        "events_per_s",
+        "delivery_p50_ms",
+        "delivery_p99_ms",
+        "lost",
+        "ratio",
+        "creation_per_s",
+        "backlog_at_end",
+        "slow_delivered",
+    )
+    assert result["events"] > 0 and result["errors"] == 0
+    assert result["lost"] == 0  # the healthy receiver got every event
+    assert 0 < result["delivery_p50_ms"] <= result["delivery_p99_ms"]
+    assert result["events_per_s"] > 0 and result["ratio"] > 0
