@@ -9,6 +9,10 @@ submission a new ticket, so a `ticket.created` event each). A healthy endpoint r
 with `--slow-endpoint` a second endpoint beside it answers each delivery after 10 s. Then the
 run waits up to `drain` seconds for the healthy receiver to have every event.
 
+Baseline, same stack, same run, first: the same intake for the same time with no endpoint
+(`baseline_intake_rps`; `intake_ratio` = intake_rps / baseline_intake_rps shows what delivery
+costs ticket intake).
+
 Keys of the JSON last line:
 - `events`: `ticket.created` events written; `lost`: those the healthy receiver never got.
 - `delivery_p50_ms`, `delivery_p99_ms`: event written (in the ticket's transaction, a few ms
@@ -83,17 +87,23 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         slow = stack.enter_context(running_receiver(delay_seconds=SLOW_SECONDS))
         auth = {"Authorization": f"Bearer {facts['admin_token']}"}
         api = stack.enter_context(httpx.Client(base_url=facts["api_url"], headers=auth))
+        base = f"{facts['api_url']}/api/v1/public/{facts['agent_public_key']}"
+        baseline = asyncio.run(drive_api(base, args.concurrency, args.duration, forms_only=True))
+        before = set(written_events(facts))
         add_endpoint(api, healthy.url)
         if args.slow_endpoint:
             add_endpoint(api, slow.url)
-        base = f"{facts['api_url']}/api/v1/public/{facts['agent_public_key']}"
         driven = asyncio.run(drive_api(base, args.concurrency, args.duration, forms_only=True))
-        written = written_events(facts)
+        written = {k: v for k, v in written_events(facts).items() if k not in before}
         backlog = len(set(written) - set(first_arrivals(healthy)))
         deadline = time.monotonic() + args.drain
         while time.monotonic() < deadline and not set(written) <= set(first_arrivals(healthy)):
             time.sleep(0.2)
-        return summarise(args, driven, written, healthy, slow, backlog)
+        result = summarise(args, driven, written, healthy, slow, backlog)
+    baseline_rps = len(baseline["latencies"]) / baseline["wall"]
+    result["baseline_intake_rps"] = round(baseline_rps, 1)
+    result["intake_ratio"] = round(result["intake_rps"] / baseline_rps, 2) if baseline_rps else None
+    return result
 
 
 def summarise(
