@@ -9,7 +9,8 @@ submission a new ticket, so a `ticket.created` event each). A healthy endpoint r
 with `--slow-endpoint` a second endpoint beside it answers each delivery after 10 s. Then the
 run waits up to `drain` seconds for the healthy receiver to have every event.
 
-Baseline, same stack, same run, first: the same intake for the same time with no endpoint
+Baseline, same stack, same run, first (after `warmup` seconds of unmeasured intake, so neither
+phase meets a cold server): the same intake for the same time with no endpoint
 (`baseline_intake_rps`; `intake_ratio` = intake_rps / baseline_intake_rps shows what delivery
 costs ticket intake).
 
@@ -88,6 +89,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         auth = {"Authorization": f"Bearer {facts['admin_token']}"}
         api = stack.enter_context(httpx.Client(base_url=facts["api_url"], headers=auth))
         base = f"{facts['api_url']}/api/v1/public/{facts['agent_public_key']}"
+        if args.warmup:
+            asyncio.run(drive_api(base, args.concurrency, args.warmup, forms_only=True))
         baseline = asyncio.run(drive_api(base, args.concurrency, args.duration, forms_only=True))
         before = set(written_events(facts))
         add_endpoint(api, healthy.url)
@@ -159,6 +162,7 @@ def main() -> None:
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--slow-endpoint", action="store_true")
     parser.add_argument("--drain", type=float, default=60)
+    parser.add_argument("--warmup", type=float, default=10)
     args = parser.parse_args()
     sys.stdout.write(json.dumps(measure(args)) + "\n")
 

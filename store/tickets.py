@@ -244,8 +244,12 @@ def _escape_like(text: str) -> str:
 
 def set_status(session: Session, ticket: Ticket, status: TicketStatus) -> Ticket:
     if ticket.status != status:
-        # Locked before the ticket row changes: ticket batches lock in that order too.
+        # Locked before the ticket row changes: ticket batches lock in that order too. Then
+        # read again: the event reports the ticket as it is once no one else can change it.
         agent = agents.lock(session, ticket.agent_id)
+        session.refresh(ticket)
+        if ticket.status == status:
+            return ticket
         previous = ticket.status
         ticket.status = status
         ticket.updated_at = utcnow()

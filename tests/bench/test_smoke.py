@@ -15,7 +15,7 @@ BENCH_RUNS: dict[str, str] = {
     "ingest_gmail_postgres": "ingest --messages 10 --idle-polls 1",  # the default database
     "ingest_outlook_sqlite": "ingest --provider outlook --messages 10 --idle-polls 1 --db sqlite",
     "intake": "intake --concurrency 2 --duration 1 --db sqlite",
-    "events": "events --concurrency 2 --duration 2 --db sqlite --slow-endpoint --drain 30",
+    "events": "events --concurrency 2 --duration 2 --warmup 0 --db sqlite --slow-endpoint",
     "intake_latency": "intake_latency --source widget --requests 3 --db sqlite",
     "parse": "parse --messages 20",
 }
