@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from api.errors import ApiError, validation_error
-from domain.events import EventType
+from domain.events import EventType, attachments_json
 from domain.events import iso as iso
 from store.models import Agent, Ticket, TicketMessage
 
@@ -191,14 +191,7 @@ def message_json(message: TicketMessage) -> dict[str, Any]:
         "role": message.author_role,
         "body_text": message.body_text,
         "sent_at": iso(message.sent_at),
-        "attachments": [
-            {
-                "filename": a.get("filename"),
-                "content_type": a.get("content_type"),
-                "size": a.get("size"),
-            }
-            for a in message.attachments
-        ],
+        "attachments": attachments_json(message.attachments),
     }
 
 

@@ -113,16 +113,21 @@ def message_added_data(ticket: TicketFacts, message: MessageFacts) -> dict[str, 
             "body_text": body["text"],
             "body_truncated": body["truncated"],
             "sent_at": iso(message.sent_at),
-            "attachments": [
-                {
-                    "filename": a.get("filename"),
-                    "content_type": a.get("content_type"),
-                    "size": a.get("size"),
-                }
-                for a in message.attachments
-            ],
+            "attachments": attachments_json(message.attachments),
         },
     }
+
+
+def attachments_json(attachments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What is said of a message's attachments: name, type and size, never their content."""
+    return [
+        {
+            "filename": a.get("filename"),
+            "content_type": a.get("content_type"),
+            "size": a.get("size"),
+        }
+        for a in attachments
+    ]
 
 
 def status_changed_data(ticket: TicketFacts, previous: str) -> dict[str, Any]:

@@ -14,13 +14,13 @@ import pytest
 import uvicorn
 
 from api import event_stream
-from domain.outcomes import TicketSource, TicketStatus
+from domain.outcomes import TicketStatus
 from store import tickets
 from store.db import transaction
-from store.tickets import NewMessage, NewTicket
 from tests.api.conftest import Api
 from tests.conftest import make_agent
 from tests.devstack import free_port
+from tests.event_support import form_ticket
 
 
 def make_tickets(api: Api, count: int, agent_id: str | None = None) -> list[str]:
@@ -30,17 +30,7 @@ def make_tickets(api: Api, count: int, agent_id: str | None = None) -> list[str]
     stamp = datetime.now(UTC).timestamp()
     with transaction(api.engine) as session:
         for i in range(count):
-            ref = f"feed-{stamp}-{i}"
-            new = NewTicket(
-                agent_id=owner,
-                source=TicketSource.FORM,
-                source_ref=ref,
-                title=f"Question {i}",
-                description="Where is my order?",
-                requester_email="ann@customer.example",
-                requester_name="Ann",
-                messages=[NewMessage(f"{ref}#1", "Where is my order?", datetime.now(UTC))],
-            )
+            new = form_ticket(owner, f"feed-{stamp}-{i}", title=f"Question {i}")
             made.append(tickets.create_ticket(session, new).ticket.id)
     return made
 

@@ -6,28 +6,14 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from domain.outcomes import MailboxStatus, TicketSource, TicketStatus
+from domain.outcomes import MailboxStatus, TicketStatus
 from store import events, mailboxes, tickets
 from store.db import transaction
-from store.tickets import NewMessage, NewTicket
 from tests.conftest import make_agent
-
-
-def new_ticket(agent_id: str, ref: str) -> NewTicket:
-    return NewTicket(
-        agent_id=agent_id,
-        source=TicketSource.FORM,
-        source_ref=ref,
-        title=f"Ticket {ref}",
-        description="It broke.",
-        requester_email="ann@customer.example",
-        requester_name="Ann",
-        messages=[NewMessage(f"{ref}#1", "It broke.", datetime.now(UTC))],
-    )
+from tests.event_support import form_ticket
 
 
 def read_all(engine: Engine, agent_id: str, after: int) -> list[tuple[int, str]]:
@@ -44,7 +30,7 @@ def test_concurrent_writers_and_a_reader_keeping_its_place(engine: Engine) -> No
     def write(writer: int) -> None:
         for i in range(per_writer):
             with transaction(engine) as session:
-                made = tickets.create_ticket(session, new_ticket(agent.id, f"w{writer}-{i}"))
+                made = tickets.create_ticket(session, form_ticket(agent.id, f"w{writer}-{i}"))
                 if i % 5 == 0:  # a second event in the same transaction
                     tickets.set_status(session, made.ticket, TicketStatus.PENDING)
 
@@ -81,7 +67,7 @@ def test_a_later_writer_waits_for_the_earlier_ones_commit(postgres_engine: Engin
 
     def first() -> None:
         with transaction(postgres_engine) as session:
-            tickets.create_ticket(session, new_ticket(agent.id, "slow"))
+            tickets.create_ticket(session, form_ticket(agent.id, "slow"))
             session.flush()
             first_holds.set()
             release.wait(timeout=30)
@@ -89,7 +75,7 @@ def test_a_later_writer_waits_for_the_earlier_ones_commit(postgres_engine: Engin
     def second() -> None:
         first_holds.wait(timeout=30)
         with transaction(postgres_engine) as session:
-            tickets.create_ticket(session, new_ticket(agent.id, "quick"))
+            tickets.create_ticket(session, form_ticket(agent.id, "quick"))
         second_done.set()
 
     with ThreadPoolExecutor(2) as pool:

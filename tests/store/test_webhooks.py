@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from domain.outcomes import TicketSource
 from store import tickets, webhooks
 from store.db import transaction
 from store.models import WebhookEndpoint, utcnow
-from store.tickets import NewMessage, NewTicket
 from tests.conftest import make_agent
+from tests.event_support import form_ticket
 
 
 def endpoint(engine: Engine, agent_id: str, types: list[str], secret: str) -> WebhookEndpoint:
@@ -28,18 +27,8 @@ def endpoint(engine: Engine, agent_id: str, types: list[str], secret: str) -> We
 
 
 def ticket(engine: Engine, agent_id: str, ref: str) -> None:
-    new = NewTicket(
-        agent_id=agent_id,
-        source=TicketSource.FORM,
-        source_ref=ref,
-        title=ref,
-        description="d",
-        requester_email=None,
-        requester_name=None,
-        messages=[NewMessage(f"{ref}#1", "d", datetime.now(UTC))],
-    )
     with transaction(engine) as session:
-        tickets.create_ticket(session, new)
+        tickets.create_ticket(session, form_ticket(agent_id, ref, title=ref))
 
 
 def test_claims_start_after_creation_happen_once_and_follow_the_types(engine: Engine) -> None:

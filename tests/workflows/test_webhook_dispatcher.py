@@ -26,13 +26,13 @@ from bench.receiver import Receiver, running_receiver
 from core.crypto import Cipher
 from core.settings import Settings
 from domain import webhooks as rules
-from domain.outcomes import TicketSource, TicketStatus
+from domain.outcomes import TicketStatus
 from domain.webhooks import DeliveryStatus, DisabledReason
 from store import tickets, webhooks
 from store.db import transaction
 from store.models import WebhookDelivery, WebhookEndpoint, utcnow
-from store.tickets import NewMessage, NewTicket
 from tests.conftest import make_agent, unique_task_queue
+from tests.event_support import form_ticket
 from worker import WORKFLOW_RUNNER, delivering
 from workflows.registry import WORKFLOWS
 from workflows.webhook_control import wake
@@ -62,17 +62,7 @@ class Harness:
             return made.id
 
     def ticket(self, title: str) -> str:
-        ref = f"{title}-{datetime.now(UTC).timestamp()}"
-        new = NewTicket(
-            agent_id=self.agent_id,
-            source=TicketSource.FORM,
-            source_ref=ref,
-            title=title,
-            description="It broke.",
-            requester_email="ann@customer.example",
-            requester_name="Ann Lee",
-            messages=[NewMessage(f"{ref}#1", "It broke.", datetime.now(UTC))],
-        )
+        new = form_ticket(self.agent_id, f"{title}-{datetime.now(UTC).timestamp()}", title)
         with transaction(self.engine) as session:
             return tickets.create_ticket(session, new).ticket.id
 
