@@ -105,6 +105,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         result = summarise(args, driven, written, healthy, slow, backlog)
     baseline_rps = len(baseline["latencies"]) / baseline["wall"]
     result["baseline_intake_rps"] = round(baseline_rps, 1)
+    result["baseline_errors"] = sum(baseline["errors"].values())
     result["intake_ratio"] = round(result["intake_rps"] / baseline_rps, 2) if baseline_rps else None
     return result
 

@@ -35,7 +35,7 @@ from workflows.webhooks import (
 log = logging.getLogger("deskclone.webhooks")
 
 # How often the waker reads the event counters: the most a new event waits to be noticed.
-WAKER_TICK_SECONDS = 0.05
+WAKER_TICK_SECONDS = 0.1
 
 
 async def wake(client: Client, settings: Settings, endpoint_id: str) -> None:
