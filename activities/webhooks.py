@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
@@ -65,8 +65,8 @@ class DeliverResult:
     next_due: str | None = None
     sent: int = 0
     succeeded: int = 0
-    # Ids of deliveries that have failed for good in this round (retryable by hand).
-    failed: list[str] = field(default_factory=list)
+    # Deliveries that failed for good in this round (listed, retryable by hand).
+    failed: int = 0
 
 
 @dataclass
@@ -260,7 +260,7 @@ class WebhookActivities:
                     delivery.next_attempt_at = rules.next_attempt(delivery.attempts, now)
                     if delivery.next_attempt_at is None:
                         delivery.status = DeliveryStatus.FAILED
-                        result.failed.append(delivery.id)
+                        result.failed += 1
                     if attempt.status_code is not None and rules.disables_endpoint(
                         attempt.status_code
                     ):

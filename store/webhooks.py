@@ -99,6 +99,8 @@ def update(
 
 
 def delete(session: Session, endpoint: WebhookEndpoint) -> None:
+    # Locked first: a round claiming events for it finishes (or waits) before its deliveries go.
+    get_for_worker(session, endpoint.id, lock=True)
     session.execute(
         sa.delete(WebhookDelivery).where(col(WebhookDelivery.endpoint_id) == endpoint.id)
     )
