@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities import build_activities, build_webhook_activities
+from api.webhook_control import OutboxWaker
 from core import metrics
 from core.json_logs import secret_values
 from core.logs import configure_logging
@@ -29,7 +30,6 @@ from core.temporal import connect
 from providers.registry import close_shared_connections
 from store.db import make_engine
 from workflows.registry import WORKFLOWS
-from workflows.webhook_control import OutboxWaker
 
 log = logging.getLogger("deskclone.worker")
 

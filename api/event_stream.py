@@ -97,8 +97,8 @@ class EventHub:
         while self._listeners:
             try:
                 heads = await run_in_threadpool(self._read, list(self._listeners))
-            except Exception:  # the database away for a moment: listeners wait a little
-                log.exception("reading the event counters failed")
+            except Exception as error:  # the database away for a moment: listeners wait a little
+                log.warning("reading the event counters failed: %s", error)
                 heads = {}
             for agent_id, head in heads.items():
                 if self._heads.get(agent_id) != head:

@@ -19,11 +19,11 @@ from temporalio.service import RPCError
 from api.deps import db, resources
 from api.errors import ApiError
 from api.mailbox_service import cipher
+from api.webhook_control import wake, wake_if_running
 from domain import webhooks as rules
 from domain.events import EVENT_TYPES, iso
 from store import webhooks
 from store.models import Agent, WebhookDelivery, WebhookEndpoint, utcnow
-from workflows.webhook_control import wake, wake_if_running
 
 log = logging.getLogger("deskclone.api.webhooks")
 

@@ -173,7 +173,7 @@ class WebhookEndpoint(SQLModel, table=True):
     previous_secret_expires_at: datetime | None = _ts(default=None, nullable=True)
     # The workspace event (seq) up to which deliveries have been made for it.
     cursor: int = Field(default=0)
-    # The newest event its dispatcher was woken for (workflows/webhook_control.py).
+    # The newest event its dispatcher was woken for (api/webhook_control.py).
     signalled_seq: int = Field(default=0)
     # While a delivery round runs and watches for new events itself, no wake-up is needed.
     busy_until: datetime | None = _ts(default=None, nullable=True)

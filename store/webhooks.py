@@ -267,7 +267,7 @@ def retry(session: Session, delivery: WebhookDelivery, now: datetime) -> Webhook
     return delivery
 
 
-# --- Waking dispatchers (workflows/webhook_control.py) ---------------------------------
+# --- Waking dispatchers (api/webhook_control.py) ---------------------------------
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import build_activities
+from api.webhook_control import wake
 from api.webhook_service import new_secret
 from bench.receiver import Receiver, running_receiver
 from core.crypto import Cipher
@@ -35,7 +36,6 @@ from tests.conftest import make_agent, unique_task_queue
 from tests.event_support import form_ticket
 from worker import WORKFLOW_RUNNER, delivering
 from workflows.registry import WORKFLOWS
-from workflows.webhook_control import wake
 from workflows.webhooks import dispatcher_workflow_id
 
 SECRET_KEY = "webhook-tests-key"

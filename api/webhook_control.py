@@ -1,4 +1,5 @@
-"""Starting and waking webhook dispatchers (not workflow code: the API and the worker call it).
+"""Starting and waking webhook dispatchers, for the API (like `mailbox_control`) and for the
+worker's `OutboxWaker` (no Starlette here: the worker imports this module alone).
 
 `wake` is signal-with-start, so an endpoint whose dispatcher ended (disabled, terminated by an
 operator, lost with a dev server's state) gets one back from the database's view.
@@ -81,8 +82,8 @@ class OutboxWaker:
         while not stop.is_set():
             try:
                 await self.once()
-            except Exception:  # the database or Temporal away for a moment: try next tick
-                log.exception("waking webhook dispatchers failed; trying again")
+            except Exception as error:  # the database or Temporal away for a moment
+                log.warning("waking webhook dispatchers failed (%s); trying again", error)
                 await _wait(stop, 1.0)
             await _wait(stop, self._tick)
 
