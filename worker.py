@@ -9,7 +9,9 @@ import asyncio
 import gc
 import logging
 import signal
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from sqlalchemy import Engine
@@ -18,7 +20,8 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from activities import build_activities
+from activities import build_activities, build_webhook_activities
+from api.webhook_control import OutboxWaker
 from core import metrics
 from core.json_logs import secret_values
 from core.logs import configure_logging
@@ -53,6 +56,33 @@ def build_worker(
         # Let in-flight activities finish on SIGTERM instead of abandoning them to a timeout.
         graceful_shutdown_timeout=timedelta(seconds=20),
     )
+
+
+@asynccontextmanager
+async def delivering(
+    client: Client, settings: Settings, engine: Engine, *, wake_dispatchers: bool = True
+) -> AsyncIterator[None]:
+    """The webhook side of a worker process: a second `Worker` for the delivery activities,
+    on a task queue of their own (their slots are not intake's: no endpoint, however slow,
+    holds up a ticket), and the outbox waker that wakes dispatchers when events are written
+    (tests that wake their own dispatchers go without it)."""
+    deliveries = build_webhook_activities(engine, settings)
+    stop = asyncio.Event()
+    waking = OutboxWaker(client, settings, engine).run(stop) if wake_dispatchers else stop.wait()
+    waker = asyncio.create_task(waking)
+    try:
+        async with Worker(
+            client,
+            task_queue=settings.webhook_task_queue,
+            activities=[deliveries.deliver],
+            max_concurrent_activities=settings.webhook_max_concurrent_deliveries,
+            graceful_shutdown_timeout=timedelta(seconds=20),
+        ):
+            yield
+    finally:
+        stop.set()
+        await waker
+        await deliveries.aclose()
 
 
 def make_runtime(settings: Settings) -> Runtime | None:
@@ -98,7 +128,7 @@ async def run(settings: Settings) -> None:
         gc.collect()
         gc.freeze()
         log.info("worker polling task queue %s", settings.task_queue)
-        async with worker:
+        async with worker, delivering(client, settings, engine):
             await stop.wait()
             log.info("worker stopping; finishing in-flight activities")
     engine.dispose()

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from activities.intake import IntakeActivities
 from activities.mailbox import MailboxActivities
+from activities.webhooks import WebhookActivities
 from core.crypto import Cipher
 from core.settings import Settings
 from providers.cache import ProviderFactory
@@ -30,3 +31,10 @@ def build_activities(
         mailbox.keep_push,
         mailbox.release_mailbox,
     ]
+
+
+def build_webhook_activities(engine: Engine, settings: Settings) -> WebhookActivities:
+    """The delivery activities, for the worker on `settings.webhook_task_queue`; their HTTP
+    connection pool is closed with `aclose()` when that worker stops."""
+    cipher = Cipher.from_settings(settings) if settings.secret_key else None
+    return WebhookActivities(engine, settings, cipher)

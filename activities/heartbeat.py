@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from temporalio import activity
+
+log = logging.getLogger("deskclone.activities")
 
 
 @contextmanager
@@ -23,7 +26,10 @@ def keep_alive(every_seconds: float = 5.0) -> Iterator[None]:
 
     def beat() -> None:
         while not stop.wait(every_seconds):
-            context.run(activity.heartbeat)
+            try:
+                context.run(activity.heartbeat)
+            except Exception:  # the worker's event loop did not take it in time: next beat
+                log.debug("an activity heartbeat was not sent", exc_info=True)
 
     thread = threading.Thread(target=beat, name="activity-heartbeat", daemon=True)
     thread.start()

@@ -17,12 +17,14 @@ from temporalio.client import Client
 from api import pages  # the HTML pages: /login, /sources, /tickets (issue 6)
 from api.deps import Resources
 from api.errors import EXCEPTION_HANDLERS
+from api.event_stream import EventHub
 from api.limits import BodySizeLimit, limiter_for
 from api.metrics_route import routes as metrics_routes
 from api.middleware import PublicCors, RejectNul
 from api.push_auth import GooglePushVerifier
 from api.routes import (
     agent,
+    events,
     form_page,
     health,
     mailboxes,
@@ -31,6 +33,7 @@ from api.routes import (
     public,
     push,
     tickets,
+    webhooks,
 )
 from core.settings import Settings
 from store.db import make_engine
@@ -43,10 +46,12 @@ def create_app(
     owns_engine = engine is None
     # Every request's connection is tested first: a database restart never answers a 500.
     db_engine = engine or make_engine(settings.effective_database_url, ping_after_idle=0)
+    hub = EventHub(db_engine)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
+        await hub.close()
         if owns_engine:
             db_engine.dispose()
 
@@ -61,6 +66,8 @@ def create_app(
                     *public.routes,
                     *agent.routes,
                     *mailboxes.routes,
+                    *events.routes,  # the feed and its stream (CONTRACT.md §6)
+                    *webhooks.routes,
                     *openapi.routes,  # GET /api/v1/openapi.json
                 ],
             ),
@@ -87,6 +94,7 @@ def create_app(
     app.state.pages = pages.PagesState(settings)
     if settings.gmail_push_configured:
         app.state.gmail_push_verifier = GooglePushVerifier(settings)
+    app.state.event_hub = hub
     app.state.resources = Resources(
         settings=settings,
         engine=db_engine,

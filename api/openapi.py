@@ -14,8 +14,16 @@ from typing import Any
 from pydantic import BaseModel
 
 from api.routes.mailboxes import ConnectRequest, MailboxPatch
-from api.schemas import BehaviourUpdate, Escalation, FormSubmission, TicketPatch
+from api.schemas import (
+    BehaviourUpdate,
+    Escalation,
+    FormSubmission,
+    TicketPatch,
+    WebhookCreate,
+    WebhookPatch,
+)
 from domain import poll_interval
+from domain.events import EVENT_TYPES
 from domain.outcomes import (
     MailboxStatus,
     Outcome,
@@ -24,6 +32,7 @@ from domain.outcomes import (
     TicketSource,
     TicketStatus,
 )
+from domain.webhooks import DeliveryStatus, DisabledReason
 from providers.registry import PROVIDERS
 
 JSON = "application/json"
@@ -201,6 +210,54 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
         },
         required=["status"],
     ),
+    # CONTRACT.md §6; docs/events.md has each type's `data`.
+    "Event": _object(
+        {
+            "id": {"type": "string", "pattern": "^evt_"},
+            "type": {"enum": list(EVENT_TYPES)},
+            "created_at": DATETIME,
+            "data": {"type": "object"},
+        }
+    ),
+    "EventPage": _object(
+        {"items": {"type": "array", "items": _ref("Event")}, "next_cursor": STRING}
+    ),
+    "WebhookEndpoint": _object(
+        {
+            "id": STRING,
+            "url": STRING,
+            "description": _nullable(STRING),
+            "events": {"type": "array", "items": {"enum": list(EVENT_TYPES)}},
+            "all_events": {"type": "boolean"},
+            "enabled": {"type": "boolean"},
+            "disabled_reason": _nullable({"enum": list(DisabledReason)}),
+            "disabled_at": _nullable(DATETIME),
+            "warning": _nullable(STRING),
+            "failing_since": _nullable(DATETIME),
+            "created_at": DATETIME,
+            "updated_at": DATETIME,
+        }
+    ),
+    "WebhookEndpointCreated": {
+        "allOf": [_ref("WebhookEndpoint"), _object({"secret": STRING})],
+    },
+    "WebhookEndpointList": _object({"items": {"type": "array", "items": _ref("WebhookEndpoint")}}),
+    "WebhookSecret": _object({"secret": {"type": "string", "pattern": "^whsec_"}}),
+    "WebhookDelivery": _object(
+        {
+            "id": STRING,
+            "event_id": STRING,
+            "type": {"enum": list(EVENT_TYPES)},
+            "status": {"enum": list(DeliveryStatus)},
+            "attempts": INT,
+            "last_status_code": _nullable(INT),
+            "last_error": _nullable(STRING),
+            "next_attempt_at": _nullable(DATETIME),
+            "last_attempt_at": _nullable(DATETIME),
+            "created_at": DATETIME,
+        }
+    ),
+    "WebhookDeliveryList": _object({"items": {"type": "array", "items": _ref("WebhookDelivery")}}),
 }
 
 REQUEST_MODELS: dict[str, type[BaseModel]] = {
@@ -210,6 +267,8 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "TicketPatch": TicketPatch,
     "ConnectRequest": ConnectRequest,
     "MailboxPatch": MailboxPatch,
+    "WebhookCreate": WebhookCreate,
+    "WebhookPatch": WebhookPatch,
 }
 
 ERROR_TEXT = {
@@ -300,6 +359,100 @@ def _query(name: str, schema: Schema, description: str) -> Schema:
 PUBLIC_KEY = _path_param("public_key", "The agent's public key (from `GET /api/v1/agent`).")
 TICKET_ID = _path_param("ticket_id", "A ticket's id.")
 MAILBOX_ID = _path_param("mailbox_id", "A mailbox's id.")
+ENDPOINT_ID = _path_param("endpoint_id", "A webhook endpoint's id.")
+DELIVERY_ID = _path_param("delivery_id", "A delivery's id.")
+
+
+def _event_paths() -> dict[str, Schema]:
+    endpoint = _json(_ref("WebhookEndpoint"), "The endpoint.")
+    return {
+        "/api/v1/events": {
+            "get": _op(
+                "The workspace's events, oldest first, from a cursor",
+                {200: _json(_ref("EventPage"), "Keep `next_cursor` and ask again later.")},
+                (400, 422),
+                parameters=[
+                    _query("after", STRING, "`next_cursor` of the previous page, or an event id."),
+                    _query(
+                        "limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size."
+                    ),
+                ],
+                tags=("events",),
+            )
+        },
+        "/api/v1/events/stream": {
+            "get": _op(
+                "The same events as Server-Sent Events, live; resumable with Last-Event-ID",
+                {200: {"description": "`text/event-stream`: one event:/id:/data: per Event."}},
+                (400,),
+                parameters=[_query("after", STRING, "Start after this cursor or event id.")],
+                tags=("events",),
+            )
+        },
+        "/api/v1/webhooks": {
+            "get": _op(
+                "Every webhook endpoint",
+                {200: _json(_ref("WebhookEndpointList"), "The endpoints.")},
+                (),
+                tags=("webhooks",),
+            ),
+            "post": _op(
+                "Add a webhook endpoint; its signing secret is answered this once",
+                {201: _json(_ref("WebhookEndpointCreated"), "The endpoint and its secret.")},
+                (503,),
+                body="WebhookCreate",
+                tags=("webhooks",),
+            ),
+        },
+        "/api/v1/webhooks/{endpoint_id}": {
+            "parameters": [ENDPOINT_ID],
+            "get": _op("A webhook endpoint", {200: endpoint}, (404,), tags=("webhooks",)),
+            "patch": _op(
+                "Change the URL or the event types, or switch it off or on",
+                {200: endpoint},
+                (404,),
+                body="WebhookPatch",
+                tags=("webhooks",),
+            ),
+            "delete": _op(
+                "Delete the endpoint and its deliveries",
+                {204: {"description": "Deleted."}},
+                (404,),
+                tags=("webhooks",),
+            ),
+        },
+        "/api/v1/webhooks/{endpoint_id}/rotate-secret": {
+            "parameters": [ENDPOINT_ID],
+            "post": _op(
+                "A new signing secret; the old one signs beside it for 24 h",
+                {200: _json(_ref("WebhookSecret"), "The new secret, shown this once.")},
+                (404, 503),
+                tags=("webhooks",),
+            ),
+        },
+        "/api/v1/webhooks/{endpoint_id}/deliveries": {
+            "parameters": [ENDPOINT_ID],
+            "get": _op(
+                "The endpoint's deliveries, newest first",
+                {200: _json(_ref("WebhookDeliveryList"), "The deliveries.")},
+                (404, 422),
+                parameters=[
+                    _query("status", {"enum": list(DeliveryStatus)}, "Only this status."),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "How many."),
+                ],
+                tags=("webhooks",),
+            ),
+        },
+        "/api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/retry": {
+            "parameters": [ENDPOINT_ID, DELIVERY_ID],
+            "post": _op(
+                "Deliver again now",
+                {202: _json(_ref("WebhookDelivery"), "Due now.")},
+                (404, 409),
+                tags=("webhooks",),
+            ),
+        },
+    }
 
 
 def _paths() -> dict[str, Schema]:
@@ -493,6 +646,7 @@ def _paths() -> dict[str, Schema]:
                 tags=("mailboxes",),
             ),
         },
+        **_event_paths(),
     }
 
 

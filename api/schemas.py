@@ -19,6 +19,8 @@ from pydantic import (
 )
 
 from api.errors import ApiError, validation_error
+from domain.events import EventType, attachments_json
+from domain.events import iso as iso
 from store.models import Agent, Ticket, TicketMessage
 
 TicketStatus = Literal["open", "pending", "solved"]
@@ -162,11 +164,6 @@ def parse(model: type[M], data: Any) -> M:
         raise validation_error(error) from error
 
 
-def iso(value: datetime) -> str:
-    """`2026-12-07T10:00:00Z`: every datetime from the store and the workflows is aware."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def ticket_json(ticket: Ticket) -> dict[str, Any]:
     return {
         "id": ticket.id,
@@ -194,14 +191,7 @@ def message_json(message: TicketMessage) -> dict[str, Any]:
         "role": message.author_role,
         "body_text": message.body_text,
         "sent_at": iso(message.sent_at),
-        "attachments": [
-            {
-                "filename": a.get("filename"),
-                "content_type": a.get("content_type"),
-                "size": a.get("size"),
-            }
-            for a in message.attachments
-        ],
+        "attachments": attachments_json(message.attachments),
     }
 
 
@@ -220,3 +210,27 @@ def agent_json(agent: Agent) -> dict[str, Any]:
         "public_key": agent.public_key,
         "escalation": escalation,
     }
+
+
+WebhookDescription = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
+    # Omitted or empty: every type, those added later included.
+    events: list[EventType] | None = None
+    description: WebhookDescription | None = None
+
+
+class WebhookPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2048)]
+        | None
+    ) = None
+    events: list[EventType] | None = None
+    description: WebhookDescription | None = None
+    enabled: bool | None = None

@@ -40,8 +40,8 @@ from store.db import make_engine, transaction
 from store.models import Ticket
 
 
-def _request(i: int, tag: str) -> tuple[str, dict[str, Any]]:
-    if i % 2 == 0:
+def _request(i: int, tag: str, forms_only: bool = False) -> tuple[str, dict[str, Any]]:
+    if forms_only or i % 2 == 0:
         body = {
             "email": f"user{i}@example.com",
             "subject": f"Bench {tag} {i}",
@@ -60,7 +60,9 @@ def _request(i: int, tag: str) -> tuple[str, dict[str, Any]]:
     return "escalations", conversation
 
 
-async def drive_api(base: str, concurrency: int, duration: float) -> dict[str, Any]:
+async def drive_api(
+    base: str, concurrency: int, duration: float, *, forms_only: bool = False
+) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     latencies: list[float] = []
     errors: dict[str, int] = {}
@@ -72,7 +74,7 @@ async def drive_api(base: str, concurrency: int, duration: float) -> dict[str, A
 
         async def one_client() -> None:
             while time.perf_counter() < deadline:
-                route, body = _request(next(counter), tag)
+                route, body = _request(next(counter), tag, forms_only)
                 started = time.perf_counter()
                 try:
                     response = await client.post(f"{base}/{route}", json=body)

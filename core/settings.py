@@ -86,6 +86,19 @@ class Settings(BaseSettings):
     intake_wait_seconds: float = Field(default=5.0, gt=0)
     worker_max_concurrent_activities: int = Field(default=32, ge=1)
 
+    # --- Webhooks (docs/events.md) ---
+    # Lets endpoints be http and on loopback, private or link-local addresses: for a receiver
+    # on this machine (`deskclone dev` sets it). Off, every delivery checks where it goes.
+    webhook_allow_private: bool = False
+    # Endpoints delivering at once per worker: the delivery task queue's own activity slots,
+    # apart from ticket intake's, so no endpoint, however slow, holds up a ticket.
+    webhook_max_concurrent_deliveries: int = Field(default=200, ge=1)
+    # Requests in flight to one endpoint.
+    webhook_concurrency_per_endpoint: int = Field(default=8, ge=1, le=64)
+    # A delivery round stays open this long after its last event, sending new ones as they
+    # come without a Temporal round trip each (activities/webhooks.py); 0: one pass a round.
+    webhook_linger_seconds: float = Field(default=2.0, ge=0, le=30)
+
     @field_validator("database_url")
     @classmethod
     def _use_psycopg3(cls, value: str | None) -> str | None:
@@ -122,6 +135,11 @@ class Settings(BaseSettings):
     def effective_gmail_push_audience(self) -> str:
         base = (self.push_url or self.public_url).rstrip("/")
         return self.gmail_push_audience or f"{base}/push/gmail"
+
+    @property
+    def webhook_task_queue(self) -> str:
+        """Deliveries run on their own task queue, served by the worker's second `Worker`."""
+        return f"{self.task_queue}-webhooks"
 
     @property
     def effective_database_url(self) -> str:

@@ -158,7 +158,7 @@ def rotate_key(settings: Settings) -> None:
     DESKCLONE_OLD_SECRET_KEYS: every stored secret is re-encrypted in one transaction, after
     which the old key can be dropped."""
     from core.crypto import Cipher
-    from store import mailboxes
+    from store import mailboxes, webhooks
     from store.db import make_engine, transaction
 
     cipher = Cipher.from_settings(settings)
@@ -166,6 +166,7 @@ def rotate_key(settings: Settings) -> None:
     try:
         with transaction(engine) as session:
             count = mailboxes.reencrypt_secrets(session, cipher.rotate)
+            count += webhooks.reencrypt_secrets(session, cipher.rotate)
     finally:
         engine.dispose()
     log.info("re-encrypted %d stored secrets under the current key", count)

@@ -129,6 +129,8 @@ class DevEnvironment:
             "DESKCLONE_GMAIL_PUSH_SERVICE_ACCOUNT": DEV_PUSH_ACCOUNT,
             "DESKCLONE_GMAIL_PUSH_AUDIENCE": f"{settings.public_url}/push/gmail",
             "DESKCLONE_GMAIL_PUSH_CERTS_URL": f"{emulator_url}/oauth2/v1/certs",
+            # Webhooks may go to a receiver on this machine (http, loopback): docs/events.md.
+            "DESKCLONE_WEBHOOK_ALLOW_PRIVATE": "1",
         }
         return cls(settings, admin_token, emulator_url, emulator_ca, worker_env)
 

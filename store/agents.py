@@ -31,6 +31,18 @@ def get(session: Session, agent_id: str) -> Agent | None:
     return session.get(Agent, agent_id)
 
 
+def lock(session: Session, agent_id: str) -> Agent:
+    """The agent row, locked until the transaction ends: ticket numbers and event numbers are
+    handed out under it. Read afresh even if this session holds the row already: a copy read
+    before the lock was granted would hand out a number another transaction has just used."""
+    return session.exec(
+        select(Agent)
+        .where(Agent.id == agent_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
 def create(
     session: Session, *, name: str, admin_token: str, public_key: str | None = None
 ) -> Agent:

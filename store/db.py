@@ -12,9 +12,7 @@ from sqlalchemy.engine.url import make_url
 from sqlmodel import Session
 
 
-def make_engine(
-    url: str, *, pool_size: int = 10, ping_after_idle: float | None = None
-) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10, ping_after_idle: float | None = None) -> Engine:
     """`ping_after_idle`: test a pooled connection before use once it has been idle this many
     seconds (default PING_AFTER_IDLE_SECONDS; 0: every time, as the API wants)."""
     parsed = make_url(url)

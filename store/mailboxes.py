@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from domain import events as shapes
 from domain.outcomes import FINAL_OUTCOMES, MailboxStatus, Outcome, PushState
+from store import agents, events
 from store.models import InboundMessage, Mailbox, OAuthState, utcnow
 
 
@@ -52,6 +55,7 @@ def connect(
     fresh = mailbox is None or mailbox.status == MailboxStatus.DISCONNECTED
     if mailbox is None:
         mailbox = Mailbox(agent_id=agent_id, provider=provider, address=address.lower())
+    _status_event(session, mailbox, MailboxStatus.ACTIVE)
     if fresh:
         mailbox.cursor = None
         _clear_push(mailbox)
@@ -66,6 +70,7 @@ def connect(
 
 def reconnect(session: Session, mailbox: Mailbox, credentials_encrypted: str) -> Mailbox:
     """New credentials for the same mailbox: every setting and the cursor stay as they were."""
+    _status_event(session, mailbox, MailboxStatus.ACTIVE)
     mailbox.credentials_encrypted = credentials_encrypted
     mailbox.status = MailboxStatus.ACTIVE
     mailbox.last_error = None
@@ -95,6 +100,7 @@ def update_settings(
 def set_status(
     session: Session, mailbox: Mailbox, status: MailboxStatus, last_error: str | None = None
 ) -> Mailbox:
+    _status_event(session, mailbox, status, last_error)
     mailbox.status = status
     mailbox.last_error = last_error
     if status == MailboxStatus.DISCONNECTED:
@@ -179,6 +185,19 @@ def note_notifications(session: Session, mailbox_ids: Sequence[str], at: datetim
             .where(col(Mailbox.id).in_(mailbox_ids))
             .values(last_notification_at=at)
         )
+
+
+def _status_event(
+    session: Session, mailbox: Mailbox, status: MailboxStatus, last_error: str | None = None
+) -> None:
+    """The event this status change is (expired, reconnected), in its transaction. Called
+    before the mailbox row changes: the workspace lock first, as every event writer takes it."""
+    kind = shapes.mailbox_status_event(mailbox.status, status)
+    if kind is None:
+        return
+    agent = agents.lock(session, mailbox.agent_id)
+    facts = replace(events.mailbox_facts(mailbox), status=status, last_error=last_error)
+    events.record_locked(session, agent, kind, shapes.mailbox_data(facts))
 
 
 def record_poll(

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from domain import poll_interval
+from domain.events import EventType
 from domain.outcomes import (
     MailboxStatus,
     Outcome,
@@ -19,6 +20,7 @@ from domain.outcomes import (
     TicketSource,
     TicketStatus,
 )
+from domain.webhooks import DeliveryStatus, DisabledReason
 
 
 def new_id() -> str:
@@ -87,6 +89,9 @@ class Agent(SQLModel, table=True):
     escalation_live_chat_url: str | None = Field(default=None, max_length=2048)
     # The next ticket number to hand out; bumped under a row lock (see store.tickets).
     next_ticket_number: int = Field(default=1)
+    # The next event's place in the workspace's order, handed out under the same lock
+    # (store/events.py): events commit in the order of their numbers.
+    next_event_seq: int = Field(default=1)
     created_at: datetime = _ts(default_factory=utcnow)
 
 
@@ -138,20 +143,76 @@ class TicketMessage(SQLModel, table=True):
     created_at: datetime = _ts(default_factory=utcnow)
 
 
-class TicketEvent(SQLModel, table=True):
-    """An outbox for team notification: written in the same transaction as the change it reports."""
+class Event(SQLModel, table=True):
+    """The outbox (CONTRACT.md §6): written in the transaction of the change it reports,
+    numbered per workspace under the workspace's row lock, read by the feed, the stream
+    and the webhook dispatchers, each from its own place in that order."""
 
-    __tablename__ = "ticket_events"
-    __table_args__ = (sa.Index("ix_ticket_events_agent_pending", "agent_id", "notified_at"),)
+    __tablename__ = "events"
+    __table_args__ = (sa.UniqueConstraint("agent_id", "seq", name="uq_events_agent_seq"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    # "evt_" and 24 hex digits: the id every delivery of this event carries.
+    id: str = Field(primary_key=True, max_length=36)
     agent_id: str = Field(foreign_key="agents.id", max_length=36)
-    ticket_id: str = Field(foreign_key="tickets.id", index=True, max_length=36)
-    message_id: str | None = Field(default=None, max_length=36)
-    # "ticket_created", "message_added", "status_changed"
-    kind: str = Field(max_length=32)
+    seq: int
+    type: EventType = Field(sa_type=Named(EventType, 32))
+    data: dict[str, Any] = Field(sa_type=sa.JSON)
     created_at: datetime = _ts(default_factory=utcnow)
-    notified_at: datetime | None = _ts(default=None, nullable=True)
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """Where a workspace's events are POSTed; one dispatcher workflow each."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    agent_id: str = Field(foreign_key="agents.id", index=True, max_length=36)
+    url: str = Field(max_length=2048)
+    description: str | None = Field(default=None, max_length=500)
+    # The event types it wants; empty means every type.
+    event_types: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    enabled: bool = Field(default=True)
+    disabled_reason: DisabledReason | None = Field(default=None, sa_type=Named(DisabledReason))
+    disabled_at: datetime | None = _ts(default=None, nullable=True)
+    # Fernet tokens of the signing secrets; the previous one signs too until it expires.
+    secret_encrypted: str = Field(sa_type=sa.Text)
+    previous_secret_encrypted: str | None = Field(default=None, sa_type=sa.Text)
+    previous_secret_expires_at: datetime | None = _ts(default=None, nullable=True)
+    # The workspace event (seq) up to which deliveries have been made for it.
+    cursor: int = Field(default=0)
+    # The newest event its dispatcher was woken for (api/webhook_control.py).
+    signalled_seq: int = Field(default=0)
+    # While a delivery round runs and watches for new events itself, no wake-up is needed.
+    busy_until: datetime | None = _ts(default=None, nullable=True)
+    # Set by the first failed attempt after a success; a day of it disables the endpoint.
+    failing_since: datetime | None = _ts(default=None, nullable=True)
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one endpoint: its attempts, its last answer, when it is tried next."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        # A retried claim finds the delivery instead of adding one.
+        sa.UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_deliveries_event"),
+        sa.Index("ix_webhook_deliveries_due", "endpoint_id", "status", "next_attempt_at"),
+        sa.Index("ix_webhook_deliveries_endpoint_created", "endpoint_id", "created_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    agent_id: str = Field(foreign_key="agents.id", max_length=36)
+    endpoint_id: str = Field(foreign_key="webhook_endpoints.id", max_length=36)
+    event_id: str = Field(foreign_key="events.id", max_length=36)
+    event_type: EventType = Field(sa_type=Named(EventType, 32))
+    status: DeliveryStatus = Field(default=DeliveryStatus.PENDING, sa_type=Named(DeliveryStatus))
+    attempts: int = Field(default=0)
+    last_status_code: int | None = Field(default=None)
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    next_attempt_at: datetime | None = _ts(default=None, nullable=True)
+    last_attempt_at: datetime | None = _ts(default=None, nullable=True)
+    created_at: datetime = _ts(default_factory=utcnow)
 
 
 class Mailbox(SQLModel, table=True):

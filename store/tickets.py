@@ -10,8 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from domain import events as shapes
+from domain.events import EventType
 from domain.outcomes import TicketSource, TicketStatus
-from store.models import Agent, Ticket, TicketEvent, TicketMessage, utcnow
+from store import agents, events
+from store.models import Agent, Ticket, TicketMessage, utcnow
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ def create_ticket(session: Session, new: NewTicket) -> CreatedTicket:
 
 def lock_agent(session: Session, agent_id: str) -> Agent:
     """The agent row, locked until the transaction ends: ticket numbers are handed out under it."""
-    return session.exec(select(Agent).where(Agent.id == agent_id).with_for_update()).one()
+    return agents.lock(session, agent_id)
 
 
 def add_ticket(session: Session, agent: Agent, new: NewTicket) -> Ticket:
@@ -85,8 +88,9 @@ def add_ticket(session: Session, agent: Agent, new: NewTicket) -> Ticket:
     agent.next_ticket_number += 1
     session.add(agent)
     session.add(ticket)
-    session.add(TicketEvent(agent_id=new.agent_id, ticket_id=ticket.id, kind="ticket_created"))
     add_messages(session, ticket, _unique(new.messages), record_events=False)
+    facts = events.ticket_facts(session, ticket)
+    events.record_locked(session, agent, EventType.TICKET_CREATED, shapes.ticket_data(facts))
     return ticket
 
 
@@ -117,7 +121,9 @@ def _unique(messages: Sequence[NewMessage]) -> list[NewMessage]:
 def add_messages(
     session: Session, ticket: Ticket, messages: Sequence[NewMessage], *, record_events: bool
 ) -> None:
-    """Add messages to a ticket, unflushed; the caller knows the ticket does not hold them."""
+    """Add messages to a ticket, unflushed; the caller knows the ticket does not hold them.
+    With `record_events`, the caller holds the agent's lock (`lock_agent`)."""
+    rows: list[TicketMessage] = []
     for message in messages:
         row = TicketMessage(
             agent_id=ticket.agent_id,
@@ -131,19 +137,17 @@ def add_messages(
             sent_at=message.sent_at,
         )
         session.add(row)
-        if record_events:
-            session.add(
-                TicketEvent(
-                    agent_id=ticket.agent_id,
-                    ticket_id=ticket.id,
-                    message_id=row.id,
-                    kind="message_added",
-                )
-            )
+        rows.append(row)
     if messages:
         ticket.message_count += len(messages)
         ticket.updated_at = utcnow()
         session.add(ticket)
+    if record_events and rows:
+        agent = agents.lock(session, ticket.agent_id)  # held already: no wait
+        facts = events.ticket_facts(session, ticket)
+        for row in rows:
+            data = shapes.message_added_data(facts, events.message_facts(row))
+            events.record_locked(session, agent, EventType.TICKET_MESSAGE_ADDED, data)
 
 
 def find_by_source_ref(session: Session, agent_id: str, source: str, ref: str) -> Ticket | None:
@@ -240,12 +244,18 @@ def _escape_like(text: str) -> str:
 
 def set_status(session: Session, ticket: Ticket, status: TicketStatus) -> Ticket:
     if ticket.status != status:
+        # Locked before the ticket row changes: ticket batches lock in that order too. Then
+        # read again: the event reports the ticket as it is once no one else can change it.
+        agent = agents.lock(session, ticket.agent_id)
+        session.refresh(ticket)
+        if ticket.status == status:
+            return ticket
+        previous = ticket.status
         ticket.status = status
         ticket.updated_at = utcnow()
         session.add(ticket)
-        session.add(
-            TicketEvent(agent_id=ticket.agent_id, ticket_id=ticket.id, kind="status_changed")
-        )
+        data = shapes.status_changed_data(events.ticket_facts(session, ticket), previous)
+        events.record_locked(session, agent, EventType.TICKET_STATUS_CHANGED, data)
         session.flush()
     return ticket
 

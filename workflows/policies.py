@@ -46,3 +46,19 @@ PUSH_RETRY = RetryPolicy(
     non_retryable_error_types=["AuthExpired"],
 )
 PUSH_TIMEOUT = timedelta(minutes=1)
+# Webhook delivery rounds (workflows/webhooks.py). A round's failures are the receivers' and
+# are recorded, not raised: the activity fails only when the database does, and then it is
+# retried until the database is back. A killed worker's round is taken over after the
+# heartbeat timeout and sends again what it had not recorded (at least once).
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
+# A round is at most ROUND_SIZE deliveries, a few at a time, each at most 15 s.
+DELIVERY_ROUND_TIMEOUT = timedelta(minutes=10)
+DELIVERY_HEARTBEAT = timedelta(seconds=20)
+# An idle dispatcher looks at its endpoint this often anyway, in case a wake-up was lost (the
+# waker signals before it records, so one is not, short of a bug): cheap enough with
+# thousands of endpoints, and a bound on the delay if it ever happens.
+DISPATCHER_IDLE_CHECK = timedelta(hours=1)

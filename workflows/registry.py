@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from workflows.intake import IntakeWorkflow
 from workflows.mailbox import MailboxWorkflow
+from workflows.webhooks import WebhookDispatcher
 
-WORKFLOWS: list[type] = [IntakeWorkflow, MailboxWorkflow]
+WORKFLOWS: list[type] = [IntakeWorkflow, MailboxWorkflow, WebhookDispatcher]

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from api import mailbox_control, mailbox_service
 from api.deps import db, resources
 from api.pages import actions
+from api.pages.live import live_url
 from api.pages.present import OUTCOMES, MailboxCard, sentence
 from api.pages.queries import LEDGER_OUTCOMES, ledger_page, mailbox_rows
 from api.pages.web import Page, json_endpoint, page
@@ -85,6 +86,7 @@ async def _sources_page(
         hint_invalid=connect_field == "login_hint",
         login_hint=login_hint,
         settings_errors=settings_errors or {},
+        live_url=await live_url(p.request, p.agent.id),
     )
 
 

@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from api.deps import db
+from api.pages.live import live_url
 from api.pages.present import SOURCES, TICKET_STATUSES
 from api.pages.queries import mailbox_addresses, ticket_thread
 from api.pages.web import Page, page
@@ -52,9 +53,13 @@ async def queue(p: Page) -> Response:
     rows, addresses = await db(p.request, load)
     page_rows = rows[:PAGE_SIZE]
     older = page_rows[-1].number if len(rows) > PAGE_SIZE else None
+    filtered = bool(filters.text or filters.source or filters.status)
     return p.render(
         "pages/tickets.html",
         section="tickets",
+        live_url=await live_url(p.request, p.agent.id),
+        # New tickets go on top of the newest page unfiltered; elsewhere a notice says so.
+        live_prepend=not filtered and before is None,
         tickets=page_rows,
         addresses=addresses,
         filters=filters,
@@ -105,6 +110,30 @@ async def ticket(p: Page) -> Response:
 
 
 @page
+async def queue_row(p: Page) -> Response:
+    """One ticket's row of the queue, for the page's script to put in place live."""
+    ticket_id = p.request.path_params["ticket_id"]
+
+    def load(session: Session) -> tuple[Ticket, dict[str, str]] | None:
+        found = tickets.get(session, p.agent.id, ticket_id)
+        if found is None:
+            return None
+        return found, mailbox_addresses(session, p.agent.id, [found.mailbox_id])
+
+    loaded = await db(p.request, load)
+    if loaded is None:
+        return Response(status_code=404)
+    row, addresses = loaded
+    return p.render(
+        "pages/_ticket_row.html",
+        t=row,
+        addresses=addresses,
+        sources=SOURCES,
+        statuses=TICKET_STATUSES,
+    )
+
+
+@page
 async def set_status(p: Page) -> Response:
     ticket_id = p.request.path_params["ticket_id"]
     status = p.field("status")
@@ -126,5 +155,6 @@ async def set_status(p: Page) -> Response:
 routes = [
     Route("/tickets", queue, methods=["GET"]),
     Route("/tickets/{ticket_id}", ticket, methods=["GET"]),
+    Route("/tickets/{ticket_id}/row", queue_row, methods=["GET"]),
     Route("/tickets/{ticket_id}/status", set_status, methods=["POST"]),
 ]

@@ -1,11 +1,14 @@
-// Sources: keep each mailbox card's status current without a reload, by a light poll of
-// /sources/status.json. Without JavaScript the page is the same, only static.
+// Sources: keep each mailbox card current without a reload. The workspace's event stream
+// says when a card changed (a mailbox expired or came back, its mail became tickets), and
+// the card is then read again from /sources/status.json; a slow refresh keeps "last checked"
+// current, since a poll that finds nothing is no event. Without JavaScript the page is the
+// same, only static.
 (function () {
   "use strict";
   var container = document.querySelector(".cards[data-status-url]");
   if (!container) { return; }
   var url = container.getAttribute("data-status-url");
-  var every = parseInt(container.getAttribute("data-refresh-ms"), 10) || 5000;
+  var every = parseInt(container.getAttribute("data-refresh-ms"), 10) || 60000;
   var live = document.getElementById("live-status");
   var timer = null;
 
@@ -67,6 +70,28 @@
   function schedule() {
     clearTimeout(timer);
     if (!document.hidden) { timer = setTimeout(refresh, every); }
+  }
+
+  var soon = null;
+  function refreshSoon() {  // a burst of events is one read
+    if (soon === null) { soon = setTimeout(function () { soon = null; refresh(); }, 150); }
+  }
+
+  var eventsUrl = container.getAttribute("data-events-url");
+  if (eventsUrl && window.EventSource) {
+    var source = new EventSource(eventsUrl);
+    ["mailbox.auth_expired", "mailbox.reconnected"].forEach(function (type) {
+      source.addEventListener(type, refreshSoon);
+    });
+    ["ticket.created", "ticket.message_added"].forEach(function (type) {
+      source.addEventListener(type, function (e) {
+        var mailbox = JSON.parse(e.data).data.ticket.mailbox;
+        if (mailbox && container.querySelector('[data-mailbox-id="' + mailbox.id + '"]')) {
+          refreshSoon();
+        }
+      });
+    });
+    window.addEventListener("pagehide", function () { source.close(); });
   }
 
   document.addEventListener("visibilitychange", function () {

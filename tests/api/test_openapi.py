@@ -52,6 +52,16 @@ EXPECTED_OPERATIONS = {
     ("GET", "/api/v1/forms/embed"),
     ("GET", "/api/v1/agent"),
     ("PUT", "/api/v1/agent/behavior"),
+    ("GET", "/api/v1/events"),
+    ("GET", "/api/v1/events/stream"),
+    ("POST", "/api/v1/webhooks"),
+    ("GET", "/api/v1/webhooks"),
+    ("GET", "/api/v1/webhooks/{endpoint_id}"),
+    ("PATCH", "/api/v1/webhooks/{endpoint_id}"),
+    ("DELETE", "/api/v1/webhooks/{endpoint_id}"),
+    ("POST", "/api/v1/webhooks/{endpoint_id}/rotate-secret"),
+    ("GET", "/api/v1/webhooks/{endpoint_id}/deliveries"),
+    ("POST", "/api/v1/webhooks/{endpoint_id}/deliveries/{delivery_id}/retry"),
 }
 PUBLIC = {
     ("GET", "/healthz"),
@@ -66,6 +76,8 @@ LAST = ("DELETE", "/api/v1/mailboxes/{mailbox_id}")
 EXCLUDED = {
     ("POST", "/api/v1/public/{public_key}/escalations"),
     ("POST", "/api/v1/public/{public_key}/form"),
+    # Never ends by design (a live stream): tests/api/test_events.py reads it over a socket.
+    ("GET", "/api/v1/events/stream"),
 }
 
 

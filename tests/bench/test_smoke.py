@@ -16,6 +16,7 @@ BENCH_RUNS: dict[str, str] = {
     "ingest_outlook_sqlite": "ingest --provider outlook --messages 10 --idle-polls 1 --db sqlite",
     "intake": "intake --concurrency 2 --duration 1 --db sqlite",
     "push": "push --mailboxes 3 --mails 6 --rate 3 --idle-duration 2 --db sqlite",
+    "events": "events --concurrency 2 --duration 2 --warmup 0 --db sqlite --slow-endpoint",
     "intake_latency": "intake_latency --source widget --requests 3 --db sqlite",
     "parse": "parse --messages 20",
 }
@@ -154,3 +155,23 @@ def test_push(bench_result: dict[str, Any]) -> None:
     assert result["worker_rss_mb"] > 0
     # Delivered by push: every email was announced or caught by the follow-up poll.
     assert sum(n for k, n in result["pushes"].items() if k.endswith("delivered")) > 0
+
+
+def test_events(bench_result: dict[str, Any]) -> None:
+    result = bench_result
+    has_keys(
+        result,
+        "events",
+        "events_per_s",
+        "delivery_p50_ms",
+        "delivery_p99_ms",
+        "lost",
+        "ratio",
+        "creation_per_s",
+        "backlog_at_end",
+        "slow_delivered",
+    )
+    assert result["events"] > 0 and result["errors"] == 0
+    assert result["lost"] == 0  # the healthy receiver got every event
+    assert 0 < result["delivery_p50_ms"] <= result["delivery_p99_ms"]
+    assert result["events_per_s"] > 0 and result["ratio"] > 0

@@ -31,6 +31,8 @@ def test_dev_serves_the_form_and_stops_without_orphans(tmp_path: Path) -> None:
         worker_env = facts["worker_env"]
         assert isinstance(worker_env, dict)
         assert worker_env["DESKCLONE_TEMPORAL_ADDRESS"] == f"127.0.0.1:{ports['temporal']}"
+        # Webhooks may go to a receiver on this machine (docs/events.md).
+        assert worker_env["DESKCLONE_WEBHOOK_ALLOW_PRIVATE"] == "1"
         assert all(alive(pid) for name, pid in pids.items() if name != "emulator")
 
         api = str(facts["api_url"])

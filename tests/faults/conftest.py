@@ -123,8 +123,8 @@ def eventually(check: Callable[[], Any], what: str, seconds: float) -> Any:
 
 @contextmanager
 def running_system(database_url: str, data_dir: Path, **settings: str) -> Iterator[System]:
-    """`deskclone dev` on `database_url` (with `settings`, DESKCLONE_* variables), with clients
-    for its API and emulator."""
+    """`deskclone dev` on `database_url`, with clients for its API and emulator; `settings`
+    are more DESKCLONE_ variables."""
     # Short provider timeouts, so "slower than the client waits" faults cost seconds.
     env = dev_env(DESKCLONE_PROVIDER_TIMEOUT_SECONDS="3", **settings)
     with running_dev(data_dir, "--database-url", database_url, env=env) as facts:
@@ -138,15 +138,14 @@ def running_system(database_url: str, data_dir: Path, **settings: str) -> Iterat
 
 
 @contextmanager
-def system_of_its_own(data_dir: Path, **settings: str) -> Iterator[System]:
-    """Its own database: the session's PostgreSQL database is shared with faster tests."""
+def own_database() -> Iterator[str]:
+    """A PostgreSQL database of its own, dropped afterwards: the session's is shared with
+    faster tests."""
     name = f"deskclone_faults_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        database_url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-        with running_system(database_url, data_dir, **settings) as running:
-            yield running
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -155,6 +154,16 @@ def system_of_its_own(data_dir: Path, **settings: str) -> Iterator[System]:
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     with system_of_its_own(tmp_path_factory.mktemp("faults-dev")) as running:
+        yield running
+
+
+@contextmanager
+def system_of_its_own(data_dir: Path, **settings: str) -> Iterator[System]:
+    """`deskclone dev` with `settings` on a database of its own."""
+    with (
+        own_database() as database_url,
+        running_system(database_url, data_dir, **settings) as running,
+    ):
         yield running
 
 

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 import activities
 import workflows
-from activities import build_activities
+from activities import build_activities, build_webhook_activities
 from core.settings import Settings
 from worker import build_worker
 from workflows.registry import WORKFLOWS
@@ -42,9 +42,11 @@ def test_every_activity_is_registered(sqlite_engine: Engine) -> None:
                 for attr in vars(obj).values():
                     if activity._Definition.from_callable(attr) is not None:
                         defined.add(activity._Definition.must_from_callable(attr).name)
+    # The delivery activity runs on the worker's second `Worker` (worker.delivering).
+    deliveries = build_webhook_activities(sqlite_engine, Settings())
     registered = {
         activity._Definition.must_from_callable(a).name
-        for a in build_activities(sqlite_engine, Settings())
+        for a in [*build_activities(sqlite_engine, Settings()), deliveries.deliver]
     }
     assert defined == registered
 
