@@ -257,18 +257,24 @@ def take_oauth_state(session: Session, state: str, provider: str) -> OAuthState 
 
 
 def reencrypt_secrets(session: Session, rotate: Callable[[str], str]) -> int:
-    """Apply `rotate` to every stored secret (credentials, PKCE verifiers); returns how many."""
+    """Apply `rotate` to every stored secret (credentials, push secrets, PKCE verifiers);
+    returns how many."""
     count = 0
     for mailbox in session.exec(
-        select(Mailbox).where(col(Mailbox.credentials_encrypted).is_not(None))
+        select(Mailbox).where(
+            sa.or_(
+                col(Mailbox.credentials_encrypted).is_not(None),
+                col(Mailbox.push_secret_encrypted).is_not(None),
+            )
+        )
     ).all():
-        assert mailbox.credentials_encrypted is not None
-        mailbox.credentials_encrypted = rotate(mailbox.credentials_encrypted)
+        if mailbox.credentials_encrypted is not None:
+            mailbox.credentials_encrypted = rotate(mailbox.credentials_encrypted)
+            count += 1
         if mailbox.push_secret_encrypted is not None:
             mailbox.push_secret_encrypted = rotate(mailbox.push_secret_encrypted)
             count += 1
         session.add(mailbox)
-        count += 1
     for state in session.exec(select(OAuthState).where(col(OAuthState.used_at).is_(None))).all():
         state.verifier_encrypted = rotate(state.verifier_encrypted)
         session.add(state)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from domain.outcomes import MailboxStatus, Outcome
+from domain.outcomes import MailboxStatus, Outcome, PushState
 from store import ledger, mailboxes
 from store.db import transaction
 from store.ledger import NewInbound
@@ -375,6 +375,18 @@ def test_reencrypt_secrets_rotates_every_stored_secret_once(engine: Engine, agen
     pending = save_state(engine, agent, verifier=f"{mark}-verifier-1")
     used = save_state(engine, agent, verifier=f"{mark}-verifier-2")
     assert take(engine, used) is not None
+    with transaction(engine) as session:
+        row = mailboxes.get_for_worker(session, active.id)
+        assert row is not None
+        mailboxes.record_push(
+            session,
+            row,
+            state=PushState.LIVE,
+            push_id=f"sub-{mark}",
+            expires_at=None,
+            secret_encrypted=f"{mark}-push-a",
+            error=None,
+        )
     seen: list[str] = []
 
     def rotate(secret: str) -> str:
@@ -387,9 +399,12 @@ def test_reencrypt_secrets_rotates_every_stored_secret_once(engine: Engine, agen
         assert mailboxes.reencrypt_secrets(session, rotate) == expected
     mine = sorted(s for s in seen if s.startswith(mark))
     # Each once; a used state's verifier is spent, and a disconnected mailbox has none.
-    assert mine == sorted([f"{mark}-creds-a", f"{mark}-creds-b", f"{mark}-verifier-1"])
+    assert mine == sorted(
+        [f"{mark}-creds-a", f"{mark}-push-a", f"{mark}-creds-b", f"{mark}-verifier-1"]
+    )
     assert len(seen) == expected
     assert reload(engine, active).credentials_encrypted == f"rotated:{mark}-creds-a"
+    assert reload(engine, active).push_secret_encrypted == f"rotated:{mark}-push-a"
     assert reload(engine, expired).credentials_encrypted == f"rotated:{mark}-creds-b"
     assert reload(engine, gone).credentials_encrypted is None
     with transaction(engine) as session:
@@ -408,8 +423,11 @@ def stored_secret_count(session: Session) -> int:
     credentials = session.exec(
         select(sa.func.count()).where(col(Mailbox.credentials_encrypted).is_not(None))
     ).one()
+    push_secrets = session.exec(
+        select(sa.func.count()).where(col(Mailbox.push_secret_encrypted).is_not(None))
+    ).one()
     verifiers = session.exec(select(sa.func.count()).where(col(OAuthState.used_at).is_(None))).one()
-    return credentials + verifiers
+    return credentials + push_secrets + verifiers
 
 
 # -- datetimes come back aware ----------------------------------------------------------
