@@ -53,6 +53,8 @@ def build_worker(
         # Activities are synchronous database code: they run on this pool, not the event loop.
         activity_executor=executor,
         max_concurrent_activities=settings.worker_max_concurrent_activities,
+        # The mailbox fetch runs as a local activity, on the same pool.
+        max_concurrent_local_activities=settings.worker_max_concurrent_activities,
         # Let in-flight activities finish on SIGTERM instead of abandoning them to a timeout.
         graceful_shutdown_timeout=timedelta(seconds=20),
     )

@@ -13,6 +13,13 @@ from temporalio import activity
 log = logging.getLogger("deskclone.activities")
 
 
+def heartbeat() -> None:
+    """`activity.heartbeat`, or nothing in a local activity (which cannot heartbeat: the SDK
+    keeps its workflow task alive instead)."""
+    if not activity.info().is_local:
+        activity.heartbeat()
+
+
 @contextmanager
 def keep_alive(every_seconds: float = 5.0) -> Iterator[None]:
     """Heartbeat from a helper thread while the body runs.
@@ -21,6 +28,11 @@ def keep_alive(every_seconds: float = 5.0) -> Iterator[None]:
     this, a live worker keeps its activity and a killed one is noticed within the heartbeat
     timeout. A hung call is still bounded by the activity's start-to-close timeout.
     """
+    if activity.info().is_local:
+        # A local activity cannot heartbeat: the workflow task it runs in is kept alive by
+        # the SDK instead, and a killed worker is noticed when that task times out.
+        yield
+        return
     context = contextvars.copy_context()  # the activity's context, for the helper thread
     stop = threading.Event()
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.heartbeat import keep_alive
+from activities.heartbeat import heartbeat, keep_alive
 from activities.mailbox_types import (
     CreateTicketsInput,
     CreateTicketsResult,
@@ -77,7 +77,7 @@ class MailboxActivities:
                 _page_size(inp.max_messages),
                 notified_at=notified,
                 make_tickets_up_to=inp.make_tickets_up_to,
-                heartbeat=activity.heartbeat,
+                heartbeat=heartbeat,
             )
 
     @activity.defn(name="keep_push")

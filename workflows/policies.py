@@ -32,6 +32,9 @@ FETCH_ATTEMPT_TIMEOUT = timedelta(minutes=2)
 FETCH_HEARTBEAT = timedelta(seconds=15)
 MAIL_PROCESSING_HEARTBEAT = timedelta(seconds=10)
 FETCH_GIVE_UP = timedelta(minutes=10)
+# The fetch runs as a local activity: a retry sooner than this waits in the worker, a later one
+# on a durable timer (so a worker restart does not lose it).
+FETCH_LOCAL_RETRY_THRESHOLD = timedelta(seconds=10)
 
 # Filtering and ticket creation touch only the database.
 MAIL_PROCESSING_TIMEOUT = timedelta(minutes=5)
