@@ -89,10 +89,9 @@ async def gmail(request: Request) -> Response:
 
 
 async def outlook(request: Request) -> Response:
-    token = request.query_params.get("validationToken")
-    if token is not None:
-        metrics.push_notification("outlook", "validation")
-        return PlainTextResponse(token)
+    handshake = _graph_handshake(request)
+    if handshake is not None:
+        return handshake
     found = await _verified_outlook(request)
     if found:
         await _poll_each(request, [mailbox for mailbox, _ in found])
@@ -100,10 +99,9 @@ async def outlook(request: Request) -> Response:
 
 
 async def outlook_lifecycle(request: Request) -> Response:
-    token = request.query_params.get("validationToken")
-    if token is not None:
-        metrics.push_notification("outlook", "validation")
-        return PlainTextResponse(token)
+    handshake = _graph_handshake(request)
+    if handshake is not None:
+        return handshake
     found = await _verified_outlook(request)
     calls = [
         mailbox_service.push_event(request, mailbox, PushEvent(event))
@@ -112,6 +110,15 @@ async def outlook_lifecycle(request: Request) -> Response:
     ]
     await _within_timeout(calls)
     return Response(status_code=202)
+
+
+def _graph_handshake(request: Request) -> Response | None:
+    """Graph's validation of a URL it is to call: the token alone, URL-decoded, as text."""
+    token = request.query_params.get("validationToken")
+    if token is None:
+        return None
+    metrics.push_notification("outlook", "validation")
+    return PlainTextResponse(token)
 
 
 async def _verified_outlook(request: Request) -> list[tuple[Mailbox, str]]:
