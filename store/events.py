@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from domain import events as shapes
@@ -36,6 +37,10 @@ def record(session: Session, agent_id: str, event_type: EventType, data: dict[st
     return record_locked(session, agents.lock(session, agent_id), event_type, data)
 
 
+# The PostgreSQL NOTIFY channel an event's commit rings (the worker's outbox waker listens).
+EVENTS_CHANNEL = "deskclone_events"
+
+
 def record_locked(
     session: Session, agent: Agent, event_type: EventType, data: dict[str, Any]
 ) -> Event:
@@ -51,6 +56,12 @@ def record_locked(
     agent.next_event_seq += 1
     session.add(agent)
     session.add(event)
+    if session.get_bind().dialect.name == "postgresql":
+        # Delivered to listeners when (and only if) this transaction commits.
+        session.execute(
+            sa.text("SELECT pg_notify(:channel, :agent)"),
+            {"channel": EVENTS_CHANNEL, "agent": agent.id},
+        )
     return event
 
 
