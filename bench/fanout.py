@@ -5,7 +5,7 @@
                                      [--polls-csv FILE]
 
 Setup (not measured): M empty emulator mailboxes; each gets credentials from the product's own
-OAuth code exchange (`bench.ingest_baseline.oauth_credentials`), a mailbox row written with
+OAuth code exchange (`bench.ingest_baseline.connect_mailboxes`), a mailbox row written with
 `store.mailboxes.connect` (encrypted as the API does) and the interval set, and its workflow
 started the way the OAuth callback starts it (`api.mailbox_control.signal(..., "reconnect")`).
 Starts are spread evenly over one interval with random jitter, so polls do not align.
@@ -57,13 +57,11 @@ from temporalio.worker import Worker
 
 from api.mailbox_control import signal
 from bench.harness import percentile, postgres_database, running_dev
-from bench.ingest_baseline import oauth_credentials, worker_settings
+from bench.ingest_baseline import connect_mailboxes, worker_settings
 from bench.server_metrics import Dispatch, dispatch_between, dispatch_totals, metrics_url
 from bench.timer_loop import TimerLoopWorkflow, tick
-from core.crypto import Cipher
-from store import mailboxes
 from store.db import make_engine, transaction
-from store.models import Agent, Mailbox
+from store.models import Mailbox
 from workflows.mailbox import mailbox_workflow_id
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -340,7 +338,6 @@ async def run_mailboxes(
 ) -> dict[str, Any]:
     settings = worker_settings(facts)
     engine = make_engine(settings.effective_database_url)
-    cipher = Cipher.from_settings(settings)
     verify = ssl.create_default_context(cafile=facts["emulator_ca"])
     emulator = httpx.Client(base_url=facts["emulator_url"], verify=verify, timeout=60)
     client = await Client.connect(facts["temporal_address"])
@@ -348,31 +345,8 @@ async def run_mailboxes(
     # The worker before any mailbox: what the mailboxes add is the peak minus this.
     idle_rss_mb = rss_mb(worker_pid)
     setup_started = time.perf_counter()
-    with transaction(engine) as session:
-        agent = session.exec(select(Agent)).first()
-        assert agent is not None
-        agent_id = agent.id
-    rows: list[Mailbox] = []
-    for i in range(count):
-        address = f"fanout{i}@acme.example"
-        emulator.post(
-            "/_emulator/mailboxes", json={"provider": provider, "address": address}
-        ).raise_for_status()
-        credentials = await asyncio.to_thread(
-            oauth_credentials, settings, emulator, provider, address
-        )
-        with transaction(engine) as session:
-            mailbox, _ = mailboxes.connect(
-                session,
-                agent_id=agent_id,
-                provider=provider,
-                address=address,
-                credentials_encrypted=cipher.encrypt_credentials(credentials),
-            )
-            mailboxes.update_settings(
-                session, mailbox, allowed_senders=None, poll_interval_seconds=interval
-            )
-            rows.append(mailbox)
+    addresses = [f"fanout{i}@acme.example" for i in range(count)]
+    rows = await connect_mailboxes(facts, emulator, provider, addresses, interval=interval)
     credentials_s = time.perf_counter() - setup_started
 
     async def start_one(i: int) -> None:
