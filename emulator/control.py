@@ -47,7 +47,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from emulator.control_bodies import fault_routes, json_object
+from emulator.control_bodies import fault_routes, json_object, path_mailbox
 from emulator.errors import ControlError
 from emulator.graph_render import conversation_id, message_id
 from emulator.state import (
@@ -72,14 +72,6 @@ def _string(body: dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ControlError(422, "invalid_body", f"{key} must be a non-empty string.")
     return value
-
-
-def _mailbox(state: EmulatorState, request: Request) -> Mailbox:
-    address = request.path_params["address"]
-    mailbox = state.mailbox(address)
-    if mailbox is None:
-        raise ControlError(404, "mailbox_not_found", f"No mailbox {address}.")
-    return mailbox
 
 
 def mailbox_json(mailbox: Mailbox) -> dict[str, Any]:
@@ -119,7 +111,7 @@ def control_routes(state: EmulatorState) -> list[Route]:
         return JSONResponse({"items": [mailbox_json(m) for m in state.mailboxes.values()]})
 
     async def deliver(request: Request) -> Response:
-        mailbox = _mailbox(state, request)
+        mailbox = path_mailbox(state, request)
         folder = request.query_params.get("folder", "inbox")
         if folder not in FOLDERS:
             raise ControlError(
@@ -139,21 +131,21 @@ def control_routes(state: EmulatorState) -> list[Route]:
         return JSONResponse(body, status_code=201)
 
     async def revoke(request: Request) -> Response:
-        mailbox = _mailbox(state, request)
+        mailbox = path_mailbox(state, request)
         revoked = state.tokens.revoke_mailbox(mailbox.address)
         return JSONResponse({"address": mailbox.address, "revoked_tokens": revoked})
 
     async def expire_history(request: Request) -> Response:
-        mailbox = _mailbox(state, request)
+        mailbox = path_mailbox(state, request)
         mailbox.expire_history()
         return JSONResponse(mailbox_json(mailbox))
 
     async def expire_access_tokens(request: Request) -> Response:
-        mailbox = _mailbox(state, request)
+        mailbox = path_mailbox(state, request)
         return JSONResponse({"expired_tokens": state.tokens.expire_access(mailbox.address)})
 
     async def rotation(request: Request) -> Response:
-        mailbox = _mailbox(state, request)
+        mailbox = path_mailbox(state, request)
         enabled = (await json_object(request)).get("enabled")
         if not isinstance(enabled, bool):
             raise ControlError(422, "invalid_body", "enabled must be true or false.")

@@ -1,5 +1,6 @@
-"""What every control route shares: reading a JSON object body, and the three routes of a
-fault book (add, list, clear), for the provider faults and the push faults alike."""
+"""What every control route shares: reading a JSON object body, finding the mailbox a path
+names, and the three routes of a fault book (add, list, clear), for the provider faults and
+the push faults alike."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emulator.errors import ControlError
+from emulator.state import EmulatorState, Mailbox
 
 
 async def json_object(request: Request, *, optional: bool = False) -> dict[str, Any]:
@@ -26,6 +28,15 @@ async def json_object(request: Request, *, optional: bool = False) -> dict[str, 
     if not isinstance(body, dict):
         raise ControlError(422, "invalid_body", "The body must be a JSON object.")
     return body
+
+
+def path_mailbox(state: EmulatorState, request: Request) -> Mailbox:
+    """The mailbox the route's `{address}` names, or a 404 control error."""
+    address = request.path_params["address"]
+    mailbox = state.mailbox(address)
+    if mailbox is None:
+        raise ControlError(404, "mailbox_not_found", f"No mailbox {address}.")
+    return mailbox
 
 
 class _Fault(Protocol):

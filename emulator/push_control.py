@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from emulator.control_bodies import fault_routes, json_object
+from emulator.control_bodies import fault_routes, json_object, path_mailbox
 from emulator.errors import ControlError
 from emulator.gmail_watch import live_watch
 from emulator.graph_subscriptions import LIFECYCLE_EVENTS, live_subscriptions, send_lifecycle
@@ -40,14 +40,6 @@ BOX = PREFIX + "/mailboxes/{address}"
 def _iso(when: float) -> str:
     moment = dt.datetime.fromtimestamp(when, dt.UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _mailbox(state: EmulatorState, request: Request) -> Mailbox:
-    address = request.path_params["address"]
-    mailbox = state.mailbox(address)
-    if mailbox is None:
-        raise ControlError(404, "mailbox_not_found", f"No mailbox {address}.")
-    return mailbox
 
 
 def push_held(state: EmulatorState, mailbox: Mailbox) -> dict[str, Any]:
@@ -80,7 +72,7 @@ def push_control_routes(state: EmulatorState) -> list[Route]:
     hub = state.push
 
     async def lifecycle(request: Request) -> Response:
-        mailbox = _mailbox(state, request)
+        mailbox = path_mailbox(state, request)
         event = (await json_object(request)).get("event")
         if event not in LIFECYCLE_EVENTS:
             raise ControlError(
@@ -101,7 +93,7 @@ def push_control_routes(state: EmulatorState) -> list[Route]:
         return JSONResponse(body, status_code=202)
 
     async def expire(request: Request) -> Response:
-        mailbox = _mailbox(state, request)
+        mailbox = path_mailbox(state, request)
         now = state.clock()
         expired = 0
         watch = live_watch(hub, mailbox.address)
@@ -114,7 +106,7 @@ def push_control_routes(state: EmulatorState) -> list[Route]:
         return JSONResponse({"expired": expired}, status_code=202)
 
     async def held(request: Request) -> Response:
-        return JSONResponse(push_held(state, _mailbox(state, request)))
+        return JSONResponse(push_held(state, path_mailbox(state, request)))
 
     async def log(_request: Request) -> Response:
         return JSONResponse({"items": state.requests.push_entries()})
