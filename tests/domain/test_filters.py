@@ -97,6 +97,23 @@ def test_sender_not_allowed() -> None:
     assert skip is not None and skip.reason is SkipReason.SENDER_NOT_ALLOWED
 
 
+@pytest.mark.parametrize("sender", ["@example.com", "<@example.com>", "Joe <joe>", "user@"])
+def test_a_from_header_without_a_valid_address_is_no_requester(sender: str) -> None:
+    raw = b"From: " + sender.encode() + b"\r\nTo: support@acme.example\r\nSubject: Hi\r\n\r\nHi\r\n"
+    mail = candidate(raw, thread=NEW)
+    assert mail.email.from_address is None
+    skip = first_skip(mail)
+    assert skip is not None and skip.reason is SkipReason.SENDER_NOT_ALLOWED
+    assert skip.why == f"the email's From header ({sender!r}) holds no valid sender address"
+
+
+def test_a_missing_from_header_is_still_told_as_missing() -> None:
+    raw = b"To: support@acme.example\r\nSubject: Hi\r\n\r\nHi\r\n"
+    skip = first_skip(candidate(raw, thread=NEW))
+    assert skip is not None and skip.reason is SkipReason.SENDER_NOT_ALLOWED
+    assert skip.why == "the email has no sender address"
+
+
 def test_duplicate_keeps_the_ticket_that_holds_the_email() -> None:
     assert filters.duplicate(candidate()) is None  # the thread is not known yet
     skip = filters.duplicate(candidate(thread=SAME))
