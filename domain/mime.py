@@ -16,7 +16,7 @@ from typing import Literal
 
 from domain import mime_parts as parts
 from domain.charsets import decode_bytes
-from domain.header_block import mend_header_block
+from domain.header_block import header_end, mend_header_block
 from domain.headers import (
     MAX_REFERENCES,
     decode_header_value,
@@ -100,17 +100,12 @@ def read_headers(raw: bytes) -> NormalisedEmail:
     data = bytes(raw)
     try:
         mended, notes = mend_header_block(data)
-        message = BytesParser().parsebytes(_header_block(mended), headersonly=True)
+        # Only the header block is handed over: in headers-only mode the parser stops at the
+        # blank line anyway, but would still copy and decode the rest of the message first.
+        message = BytesParser().parsebytes(mended[: header_end(mended)], headersonly=True)
         return _Normaliser(data, body="none", notes=notes).run(message)
     except Exception as exc:  # as in normalise_email: a row with a reason, never a crash
         return _unreadable(data, f"the mail parser failed ({type(exc).__name__})")
-
-
-def _header_block(data: bytes) -> bytes:
-    """Everything up to the first blank line: the parser stops there anyway in headers-only
-    mode, but still copies and decodes the rest of the message first."""
-    ends = [i for i in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if i >= 0]
-    return data[: min(ends) + 2] if ends else data
 
 
 class _Normaliser:
