@@ -250,3 +250,27 @@ def test_a_batch_costs_the_same_statements_however_many_emails_it_holds(engine: 
     small = statements_for(engine, new_requests(5))
     large = statements_for(engine, new_requests(25))
     assert large == small, (small, large)
+
+
+@pytest.mark.parametrize(
+    ("sender", "requester", "skip"),
+    [
+        ("@example.com", None, SkipReason.SENDER_NOT_ALLOWED),
+        ("a@x.example b@x.example", "a@x.example", None),
+        ("Big Bug bb@bug.example", "bb@bug.example", None),
+    ],
+)
+def test_the_requester_is_the_first_valid_address_or_the_email_is_skipped(
+    engine: Engine, sender: str, requester: str | None, skip: SkipReason | None
+) -> None:
+    raw = f"From: {sender}\r\nTo: support@acme.example\r\nSubject: Hi\r\n\r\nHi\r\n".encode()
+    mailbox_id, ids = deliver(engine, [Delivered(raw, "T1")])
+    run(engine, mailbox_id, ids, batch_size=1)
+    with transaction(engine) as session:
+        [row] = ledger.rows(session, ids)
+        made = session.exec(select(Ticket).where(Ticket.mailbox_id == mailbox_id)).all()
+    assert row.skip_reason == skip
+    assert [ticket.requester_email for ticket in made] == ([requester] if requester else [])
+    if skip is not None:
+        assert row.outcome == Outcome.SKIPPED
+        assert row.reason == f"the email's From header ({sender!r}) holds no valid sender address"
