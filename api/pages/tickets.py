@@ -50,6 +50,8 @@ async def queue(p: Page) -> Response:
         )
         return rows, mailbox_addresses(session, p.agent.id, (t.mailbox_id for t in rows))
 
+    # The feed's position first, then the rows: a ticket the rows miss comes after it.
+    follow = await live_url(p.request, p.agent.id)
     rows, addresses = await db(p.request, load)
     page_rows = rows[:PAGE_SIZE]
     older = page_rows[-1].number if len(rows) > PAGE_SIZE else None
@@ -57,7 +59,7 @@ async def queue(p: Page) -> Response:
     return p.render(
         "pages/tickets.html",
         section="tickets",
-        live_url=await live_url(p.request, p.agent.id),
+        live_url=follow,
         # New tickets go on top of the newest page unfiltered; elsewhere a notice says so.
         live_prepend=not filtered and before is None,
         tickets=page_rows,
