@@ -12,7 +12,8 @@ API (all synchronous; `emulator/` imports nothing of the product):
     server.host                      # "127.0.0.1"
     server.port                      # plain IMAP; STARTTLS offered (LOGIN allowed without TLS)
     server.tls_port                  # implicit TLS (IMAPS)
-    server.ca_file                   # the self-signed certificate (CN/SAN localhost, 127.0.0.1)
+    server.ca_file                   # the self-signed certificate, for "localhost" only (so
+                                     # 127.0.0.1 by address fails verification: a wrong name)
     server.add_user(name, password)  # also set_password(name, password), remove_user(name)
     server.append(user, raw, folder="INBOX") -> int   # IMAP APPEND, answers the new UID
     server.create_folder(user, name)
@@ -467,9 +468,7 @@ def _open_up(root: Path, mail_dirs: list[Path]) -> None:
 
 
 def _write_self_signed(cert_path: Path, key_path: Path) -> None:
-    """A self-signed certificate for localhost and 127.0.0.1, usable as its own CA file."""
-    import ipaddress
-
+    """A self-signed certificate for localhost, usable as its own CA file."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -487,9 +486,9 @@ def _write_self_signed(cert_path: Path, key_path: Path) -> None:
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
-            ),
+            # The name only: a client that connects to 127.0.0.1 by address is refused,
+            # which is how tests see a certificate that does not name its host.
+            x509.SubjectAlternativeName([x509.DNSName("localhost")]),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
