@@ -15,7 +15,7 @@ API (all synchronous; `emulator/` imports nothing of the product):
     server.ca_file                   # the self-signed certificate, for "localhost" only (so
                                      # 127.0.0.1 by address fails verification: a wrong name)
     server.add_user(name, password)  # also set_password(name, password), remove_user(name)
-    server.append(user, raw, folder="INBOX") -> int   # IMAP APPEND, answers the new UID
+    server.append(user, raw, folder="INBOX", flags="") -> int  # IMAP APPEND: the new UID
     server.create_folder(user, name)
     server.flags(user, folder="INBOX") -> dict[int, frozenset[str]]  # UID -> flags, via EXAMINE
     server.uids(user, folder="INBOX") -> list[int]
@@ -255,9 +255,10 @@ class Dovecot:
             except (imaplib.IMAP4.error, OSError):
                 pass
 
-    def append(self, user: str, raw: bytes, folder: str = "INBOX") -> int:
+    def append(self, user: str, raw: bytes, folder: str = "INBOX", flags: str = "") -> int:
+        """File `raw` as a delivery agent would; `flags` like "(\\Flagged)". The new UID."""
         with self.session(user) as conn:
-            typ, data = conn.append(_quote(folder), "", None, raw)
+            typ, data = conn.append(_quote(folder), flags, None, raw)
             if typ != "OK":
                 raise RuntimeError(f"APPEND refused: {data!r}")
             # [APPENDUID <uidvalidity> <uid>] (UIDPLUS, which Dovecot has)
