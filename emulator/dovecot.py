@@ -16,6 +16,7 @@ API (all synchronous; `emulator/` imports nothing of the product):
                                      # 127.0.0.1 by address fails verification: a wrong name)
     server.add_user(name, password)  # also set_password(name, password), remove_user(name)
     server.append(user, raw, folder="INBOX", flags="") -> int  # IMAP APPEND: the new UID
+    server.append_many(user, [raw, ...], folder="INBOX")  # a backlog in one session
     server.create_folder(user, name)
     server.flags(user, folder="INBOX") -> dict[int, frozenset[str]]  # UID -> flags, via EXAMINE
     server.uids(user, folder="INBOX") -> list[int]
@@ -266,6 +267,14 @@ class Dovecot:
             if "APPENDUID" in text:
                 return int(text.split("APPENDUID", 1)[1].split()[1].rstrip("]"))
             return max(self._uids(conn, folder), default=0)
+
+    def append_many(self, user: str, raws: list[bytes], folder: str = "INBOX") -> None:
+        """A backlog, in one session."""
+        with self.session(user) as conn:
+            for raw in raws:
+                typ, data = conn.append(_quote(folder), "", None, raw)
+                if typ != "OK":
+                    raise RuntimeError(f"APPEND refused: {data!r}")
 
     def create_folder(self, user: str, name: str) -> None:
         with self.session(user) as conn:
