@@ -185,7 +185,7 @@ class DevChildren:
             child_env,
             restart=True,
         )
-        imap = prepare_sandbox(data_dir, child_env)
+        imap = prepare_sandbox(data_dir, child_env, env.settings.imap_ca_file)
         return cls(temporal, emulator, worker, api, imap)
 
     @property

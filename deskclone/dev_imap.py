@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,19 +47,42 @@ class ImapSandbox:
         }
 
 
+def ca_bundle(data_dir: Path) -> Path:
+    """What dev's workers trust for IMAP: the sandbox's certificate, and the CA file the
+    developer set (DESKCLONE_IMAP_CA_FILE), if any."""
+    return data_dir / "imap-ca.pem"
+
+
 def sandbox_ca(data_dir: Path) -> dict[str, str]:
-    """The setting that makes the workers trust the sandbox's certificate, where there is one."""
+    """The setting that makes the workers trust the sandbox, where there can be one."""
     if not installed():
-        return {}
-    return {"DESKCLONE_IMAP_CA_FILE": str(data_dir / "dovecot" / "cert.pem")}
+        return {}  # the developer's own DESKCLONE_IMAP_CA_FILE, if set, stays as it is
+    return {"DESKCLONE_IMAP_CA_FILE": str(ca_bundle(data_dir))}
 
 
-def prepare_sandbox(data_dir: Path, env: dict[str, str]) -> ImapSandbox | str:
+def _write_bundle(data_dir: Path, own_ca: Path | None, sandbox_cert: Path) -> None:
+    parts = [path.read_text() for path in (own_ca, sandbox_cert) if path and path.is_file()]
+    if not parts:  # an empty CA file would fail every TLS connection: the system's instead
+        system = Path(ssl.get_default_verify_paths().openssl_cafile)
+        parts = [system.read_text()] if system.is_file() else []
+    ca_bundle(data_dir).write_text("\n".join(parts))
+
+
+def prepare_sandbox(
+    data_dir: Path, env: dict[str, str], own_ca: Path | None = None
+) -> ImapSandbox | str:
     """The sandbox, ready to start; or why there is none, in words for the banner."""
     if not installed():
         return f"not started: dovecot is not installed ({INSTALL_HINT})"
     root = data_dir / "dovecot"
     root.mkdir(parents=True, exist_ok=True)
+    try:
+        return _prepare(root, env)
+    finally:
+        _write_bundle(data_dir, own_ca, root / "cert.pem")
+
+
+def _prepare(root: Path, env: dict[str, str]) -> ImapSandbox | str:
     remembered = root / "sandbox.json"
     kept: dict[str, int] = json.loads(remembered.read_text()) if remembered.exists() else {}
     server = Dovecot(
