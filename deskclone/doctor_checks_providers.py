@@ -4,6 +4,7 @@ file and plaintext setting."""
 
 from __future__ import annotations
 
+import re
 import ssl
 from urllib.parse import urlsplit
 
@@ -156,6 +157,49 @@ def imap_settings(ctx: Context) -> list[Finding]:
     return findings
 
 
+def push_settings(ctx: Context) -> list[Finding]:
+    """Push half set up fails silently at run time (mailboxes just poll), so say it here."""
+    if not ctx.production:
+        return []
+    settings = ctx.settings
+    findings: list[Finding] = []
+    topic, pusher = settings.gmail_push_topic, settings.gmail_push_service_account
+    if bool(topic) != bool(pusher):
+        missing = "SERVICE_ACCOUNT" if topic else "TOPIC"
+        findings.append(
+            fail(
+                AREA,
+                f"Gmail push: DESKCLONE_GMAIL_PUSH_{missing} is not set, so Gmail mailboxes "
+                "only poll; set both (docs/push.md)",
+            )
+        )
+    elif topic and not _TOPIC.fullmatch(topic):
+        findings.append(
+            fail(
+                AREA,
+                f"DESKCLONE_GMAIL_PUSH_TOPIC={topic} is not projects/PROJECT/topics/TOPIC",
+            )
+        )
+    if not (settings.gmail_push_configured or settings.push_url):
+        return [*findings, ok(AREA, "push: not configured; mailboxes poll (docs/push.md)")]
+    base = (settings.push_url or settings.public_url).rstrip("/")
+    parts = urlsplit(base)
+    if parts.scheme != "https" or is_emulator_host(parts.hostname or ""):
+        name = "DESKCLONE_PUSH_URL" if settings.push_url else "DESKCLONE_PUBLIC_URL"
+        findings.append(
+            fail(
+                AREA,
+                f"push: {name}={base} is not a public https URL; Pub/Sub and Graph deliver "
+                "notifications only to one",
+            )
+        )
+    elif not findings:
+        findings.append(ok(AREA, f"push: notifications arrive at {base}/push/…"))
+    return findings
+
+
+_TOPIC = re.compile(r"projects/[^/]+/topics/[^/]+")
+
 CHECKS: list[Check] = [
     ca_bundle_readable,
     real_endpoints,
@@ -163,4 +207,5 @@ CHECKS: list[Check] = [
     secret_key_set,
     public_https_url,
     imap_settings,
+    push_settings,
 ]

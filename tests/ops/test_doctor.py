@@ -91,6 +91,7 @@ FAILURE_TESTS = {
     "secret_key_set": ("test_production_provider_settings",),
     "public_https_url": ("test_production_provider_settings",),
     "imap_settings": ("test_imap_settings",),
+    "push_settings": ("test_production_push_settings",),
 }
 
 
@@ -395,8 +396,45 @@ async def test_production_provider_settings_in_order(tmp_path: Path) -> None:
         "Gmail: OAuth client set; its redirect URI must be "
         "https://help.example.com/oauth/gmail/callback",
         "Outlook: not configured (optional)",
+        "push: not configured; mailboxes poll (docs/push.md)",
     ]
     assert texts(findings, "warn") == []
+
+
+@pytest.mark.parametrize(
+    ("push", "words"),
+    [
+        (
+            {"gmail_push_topic": "projects/acme/topics/gmail"},
+            "Gmail push: DESKCLONE_GMAIL_PUSH_SERVICE_ACCOUNT is not set, so Gmail mailboxes "
+            "only poll; set both (docs/push.md)",
+        ),
+        (
+            {"gmail_push_topic": "gmail", "gmail_push_service_account": "push@acme.example"},
+            "DESKCLONE_GMAIL_PUSH_TOPIC=gmail is not projects/PROJECT/topics/TOPIC",
+        ),
+        (
+            {"push_url": "http://help.example.com"},
+            "push: DESKCLONE_PUSH_URL=http://help.example.com is not a public https URL; "
+            "Pub/Sub and Graph deliver notifications only to one",
+        ),
+    ],
+)
+async def test_production_push_settings(push: dict[str, str], words: str) -> None:
+    settings = Settings(environment="production", public_url="https://help.example.com")
+    settings = settings.model_copy(update=push)
+    findings = await checked([providers.push_settings], settings, production=True)
+    assert texts(findings, "fail") == [words]
+    fine = Settings(
+        environment="production",
+        public_url="https://help.example.com",
+        gmail_push_topic="projects/acme/topics/gmail",
+        gmail_push_service_account="push@acme.iam.gserviceaccount.com",
+    )
+    findings = await checked([providers.push_settings], fine, production=True)
+    assert texts(findings, "ok") == [
+        "push: notifications arrive at https://help.example.com/push/…"
+    ]
 
 
 def test_production_emulator_settings_are_reported_not_crashed_on(
