@@ -26,7 +26,9 @@ API (all synchronous; `emulator/` imports nothing of the product):
     server.set_uid_validity(user, value, folder="INBOX")  # `doveadm mailbox update`
     server.doveadm(*args) -> str     # any doveadm command against this config
     server.process_count() -> int    # dovecot's processes (master + children)
-    server.stop(); server.start()    # same ports, same mail, same users
+    server.stop(); server.start()    # same ports, same mail, same users. The server gets
+                                     # SIGTERM when the thread that started it ends (so a
+                                     # killed test run leaves none): start it from one that lives
     with running_dovecot(root) as server: ...  # start, then stop on exit
 
 Settings kept for tests: plaintext LOGIN is allowed on the plain port (so the product's
@@ -129,7 +131,11 @@ class Dovecot:
         self.prepare()
         with open(self.root / "dovecot.stderr", "ab") as stderr:  # the child keeps its own copy
             self._process = subprocess.Popen(
-                self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                preexec_fn=_die_with_parent,  # a killed test run leaves no Dovecot behind
             )
         try:
             self.wait_listening(timeout)
@@ -382,6 +388,14 @@ def _bump() -> int:
     global _bumps
     _bumps += 1
     return _bumps
+
+
+def _die_with_parent() -> None:
+    """Runs in the child between fork and exec: SIGTERM it when its parent dies (Linux)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _quote(folder: str) -> str:
