@@ -9,10 +9,13 @@ from pydantic import ValidationError
 from starlette.requests import Request
 
 from api import mailbox_service
+from api.errors import ApiError
+from api.pages.imap_form import ImapConnection
 from api.routes.mailboxes import ConnectRequest
 from domain import poll_interval
 from domain.senders import parse_allowed_senders
-from store.models import Agent
+from providers.base import ProviderInfo
+from store.models import Agent, Mailbox
 
 
 class ConnectRefused(Exception):
@@ -21,6 +24,36 @@ class ConnectRefused(Exception):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field  # the form field at fault, if one is
+
+
+class ImapRefused(Exception):
+    """The connection test failed; `code` is the API's (`imap_auth_failed`, ...), the message
+    a sentence for the person who typed the settings."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def signs_in_with_oauth(info: ProviderInfo) -> bool:
+    """A provider with a "Connect ... Account" button (the consent screen); IMAP has a form."""
+    return info.name != "imap"
+
+
+async def connect_imap(request: Request, agent: Agent, connection: ImapConnection) -> Mailbox:
+    """A new IMAP mailbox once its connection test passed; `ImapRefused` when it did not."""
+    del request, agent  # until the imap branch's service is merged
+    raise ImapRefused("imap_unreachable", f"IMAP is not available yet ({connection.host}).")
+
+
+async def reconnect_imap(request: Request, agent: Agent, mailbox: Mailbox, password: str) -> None:
+    """The IMAP mailbox with a new password, every setting kept; `ImapRefused` on failure."""
+    del request, agent, mailbox, password  # until the imap branch's service is merged
+    raise ImapRefused("imap_unreachable", "IMAP is not available yet.")
+
+
+def _refused(error: ApiError) -> ImapRefused:
+    return ImapRefused(error.code, error.message)
 
 
 async def start_connect(request: Request, agent: Agent, provider: str, login_hint: str) -> str:

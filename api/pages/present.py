@@ -12,6 +12,7 @@ from domain.outcomes import MailboxStatus, Outcome, PushState, TicketSource, Tic
 from providers.registry import provider_info
 from store.models import Mailbox
 
+IMAP = "imap"
 MAILBOX_STATUSES = {
     MailboxStatus.ACTIVE: "Active",
     MailboxStatus.AUTH_EXPIRED: "Auth Expired",
@@ -56,6 +57,13 @@ def problem_words(provider: str, status: str, last_error: str | None) -> str:
     return ""
 
 
+def server_words(mailbox: Mailbox) -> str:
+    """Where an IMAP mailbox is read, for its card; empty for the OAuth providers."""
+    if mailbox.provider != IMAP:
+        return ""
+    return ""  # the imap branch's settings columns come with its merge
+
+
 def new_mail_words(mailbox: Mailbox, safety_poll_seconds: int) -> str:
     """How the card hears of new mail: pushed ("Live") or polled ("Checks every 1 minute")."""
     if mailbox.status == MailboxStatus.ACTIVE and mailbox.push_state == PushState.LIVE:
@@ -79,6 +87,9 @@ class MailboxCard:
     problem: str
     push_state: str
     new_mail: str
+    # A mail server signed in to with a password (IMAP): Reconnect asks for the new one.
+    asks_password: bool = False
+    server: str = ""  # where an IMAP mailbox is read: "imap.example.com:993, TLS, INBOX"
 
     @classmethod
     def of(
@@ -102,6 +113,8 @@ class MailboxCard:
             problem=problem_words(m.provider, m.status, m.last_error),
             push_state=m.push_state if m.status == MailboxStatus.ACTIVE else PushState.OFF,
             new_mail=new_mail_words(m, safety_poll_seconds),
+            asks_password=m.provider == IMAP,
+            server=server_words(m),
         )
 
     def status_json(self) -> dict[str, Any]:

@@ -99,3 +99,58 @@
   });
   schedule();
 })();
+
+// The IMAP form: "Connect another mail server" opens it in place (without JavaScript the link
+// loads /sources/imap with it open), and a preset fills host, port and security as it is
+// picked (without JavaScript the server fills what was left empty).
+(function () {
+  "use strict";
+  var section = document.getElementById("imap-connect");
+  var opener = document.querySelector("[data-imap-open]");
+  if (!section || !opener) { return; }
+  var form = section.querySelector("form[data-presets]");
+  var preset = form.querySelector('select[name="preset"]');
+  var host = form.querySelector('input[name="host"]');
+  var port = form.querySelector('input[name="port"]');
+  var security = form.querySelector('select[name="security"]');
+  var address = form.querySelector('input[name="address"]');
+  var username = form.querySelector('input[name="username"]');
+
+  function show(open) {
+    section.hidden = !open;
+    opener.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+  show(!section.hidden);
+
+  opener.addEventListener("click", function (e) {
+    e.preventDefault();
+    show(true);
+    section.scrollIntoView({ block: "start" });
+    preset.focus();
+  });
+  section.querySelector("[data-imap-close]").addEventListener("click", function (e) {
+    e.preventDefault();
+    show(false);
+    opener.focus();
+  });
+
+  var presetHosts = Array.prototype.map.call(preset.options, function (o) {
+    return o.getAttribute("data-host");
+  });
+  preset.addEventListener("change", function () {
+    var chosen = preset.options[preset.selectedIndex];
+    var chosenHost = chosen.getAttribute("data-host");
+    if (chosenHost) {
+      host.value = chosenHost;
+      port.value = chosen.getAttribute("data-port");
+      security.value = chosen.getAttribute("data-security");
+    } else if (presetHosts.indexOf(host.value) !== -1) {
+      host.value = "";  // "Other": a preset's server would be wrong here
+      host.focus();
+    }
+  });
+
+  address.addEventListener("input", function () {
+    username.placeholder = address.value.trim() || "Same as the email address";
+  });
+})();
