@@ -163,3 +163,8 @@ class ImapForm:
     @property
     def failed(self) -> bool:
         return bool(self.errors)
+
+    @property
+    def first_error(self) -> str | None:
+        """The field the keyboard should be in when the form comes back refused."""
+        return next((name for name in FIELDS if name in self.errors), None)

@@ -1,5 +1,6 @@
 """The IMAP part of the Sources page in headless Debian Chromium against `deskclone dev`:
-the form opens in place, presets fill the server, and without JavaScript it is a plain form."""
+the form opens in place, presets fill the server, and without JavaScript it is a plain form.
+Against a real Dovecot: test_imap_dovecot_browser.py."""
 
 from __future__ import annotations
 
@@ -71,6 +72,7 @@ def test_without_javascript_it_is_a_plain_form(
     expect(page.get_by_label("Email address")).to_have_value(ADDRESS)
     password = page.get_by_label("App password")
     expect(password).to_have_attribute("aria-invalid", "true")
+    expect(password).to_be_focused()  # the first refused field has the keyboard
     expect(page.locator("#imap-password-error")).to_have_text(
         "Enter the mailbox's password or app password."
     )

@@ -74,3 +74,11 @@ def test_each_refusal_code_concerns_the_fields_the_brief_names() -> None:
     form = typed()
     form.refused("imap_something_new", "Something else went wrong.")
     assert form.errors == {"host": "Something else went wrong."}
+
+
+def test_the_first_refused_field_in_form_order_gets_the_keyboard() -> None:
+    form = typed(address="help@acme.example", host="", port="993")
+    assert form.check("") is None
+    assert form.first_error == "host"
+    clean = typed()
+    assert clean.first_error is None
