@@ -12,9 +12,11 @@ API (all synchronous; `emulator/` imports nothing of the product):
     server.host                      # "127.0.0.1"
     server.port                      # plain IMAP; STARTTLS offered (LOGIN allowed without TLS)
     server.tls_port                  # implicit TLS (IMAPS)
-    server.ca_file                   # the self-signed certificate (CN/SAN localhost, 127.0.0.1)
+    server.ca_file                   # the self-signed certificate, for "localhost" only (so
+                                     # 127.0.0.1 by address fails verification: a wrong name)
     server.add_user(name, password)  # also set_password(name, password), remove_user(name)
-    server.append(user, raw, folder="INBOX") -> int   # IMAP APPEND, answers the new UID
+    server.append(user, raw, folder="INBOX", flags="") -> int  # IMAP APPEND: the new UID
+    server.append_many(user, [raw, ...], folder="INBOX")  # a backlog in one session
     server.create_folder(user, name)
     server.flags(user, folder="INBOX") -> dict[int, frozenset[str]]  # UID -> flags, via EXAMINE
     server.uids(user, folder="INBOX") -> list[int]
@@ -254,9 +256,10 @@ class Dovecot:
             except (imaplib.IMAP4.error, OSError):
                 pass
 
-    def append(self, user: str, raw: bytes, folder: str = "INBOX") -> int:
+    def append(self, user: str, raw: bytes, folder: str = "INBOX", flags: str = "") -> int:
+        """File `raw` as a delivery agent would; `flags` like "(\\Flagged)". The new UID."""
         with self.session(user) as conn:
-            typ, data = conn.append(_quote(folder), "", None, raw)
+            typ, data = conn.append(_quote(folder), flags, None, raw)
             if typ != "OK":
                 raise RuntimeError(f"APPEND refused: {data!r}")
             # [APPENDUID <uidvalidity> <uid>] (UIDPLUS, which Dovecot has)
@@ -264,6 +267,14 @@ class Dovecot:
             if "APPENDUID" in text:
                 return int(text.split("APPENDUID", 1)[1].split()[1].rstrip("]"))
             return max(self._uids(conn, folder), default=0)
+
+    def append_many(self, user: str, raws: list[bytes], folder: str = "INBOX") -> None:
+        """A backlog, in one session."""
+        with self.session(user) as conn:
+            for raw in raws:
+                typ, data = conn.append(_quote(folder), "", None, raw)
+                if typ != "OK":
+                    raise RuntimeError(f"APPEND refused: {data!r}")
 
     def create_folder(self, user: str, name: str) -> None:
         with self.session(user) as conn:
@@ -467,9 +478,7 @@ def _open_up(root: Path, mail_dirs: list[Path]) -> None:
 
 
 def _write_self_signed(cert_path: Path, key_path: Path) -> None:
-    """A self-signed certificate for localhost and 127.0.0.1, usable as its own CA file."""
-    import ipaddress
-
+    """A self-signed certificate for localhost, usable as its own CA file."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -487,9 +496,9 @@ def _write_self_signed(cert_path: Path, key_path: Path) -> None:
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
-            ),
+            # The name only: a client that connects to 127.0.0.1 by address is refused,
+            # which is how tests see a certificate that does not name its host.
+            x509.SubjectAlternativeName([x509.DNSName("localhost")]),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)

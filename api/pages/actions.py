@@ -10,11 +10,10 @@ from starlette.requests import Request
 
 from api import mailbox_service
 from api.errors import ApiError
-from api.pages.imap_form import ImapConnection
+from api.pages.imap_form import IMAP, ImapConnection
 from api.routes.mailboxes import ConnectRequest
 from domain import poll_interval
 from domain.senders import parse_allowed_senders
-from providers.base import ProviderInfo
 from store.models import Agent, Mailbox
 
 
@@ -35,25 +34,33 @@ class ImapRefused(Exception):
         self.code = code
 
 
-def signs_in_with_oauth(info: ProviderInfo) -> bool:
-    """A provider with a "Connect ... Account" button (the consent screen); IMAP has a form."""
-    return info.name != "imap"
-
-
 async def connect_imap(request: Request, agent: Agent, connection: ImapConnection) -> Mailbox:
     """A new IMAP mailbox once its connection test passed; `ImapRefused` when it did not."""
-    del request, agent  # until the imap branch's service is merged
-    raise ImapRefused("imap_unreachable", f"IMAP is not available yet ({connection.host}).")
+    try:
+        return await mailbox_service.connect_with_password(
+            request,
+            agent,
+            IMAP,
+            connection.address,
+            connection.server(),
+            connection.password,
+        )
+    except ApiError as error:
+        raise _refused(error) from error
 
 
 async def reconnect_imap(request: Request, agent: Agent, mailbox: Mailbox, password: str) -> None:
     """The IMAP mailbox with a new password, every setting kept; `ImapRefused` on failure."""
-    del request, agent, mailbox, password  # until the imap branch's service is merged
-    raise ImapRefused("imap_unreachable", "IMAP is not available yet.")
+    try:
+        await mailbox_service.reconnect_with_password(request, agent, mailbox, password)
+    except ApiError as error:
+        raise _refused(error) from error
 
 
-def _refused(error: ApiError) -> ImapRefused:
-    return ImapRefused(error.code, error.message)
+def _refused(error: ApiError) -> Exception:
+    """The connection test's refusal (422) goes to the form; anything else (a mailbox
+    disconnected meanwhile, secrets not configured) to the error page, as it came."""
+    return ImapRefused(error.code, error.message) if error.status == 422 else error
 
 
 async def start_connect(request: Request, agent: Agent, provider: str, login_hint: str) -> str:

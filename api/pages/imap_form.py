@@ -47,6 +47,7 @@ REFUSAL_FIELDS = {
     "imap_folder_missing": ("folder",),
 }
 
+IMAP = "imap"  # the provider's name in the registry (providers/imap)
 _EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
 
 
@@ -62,16 +63,13 @@ class ImapConnection:
     password: str
     folder: str
 
-    def api_body(self) -> dict[str, object]:
-        """The body of `POST /api/v1/mailboxes` (CONTRACT.md §7)."""
+    def server(self) -> dict[str, str | int]:
+        """What is stored in the clear beside the encrypted password (CONTRACT.md §7)."""
         return {
-            "provider": "imap",
-            "address": self.address,
             "host": self.host,
             "port": self.port,
             "security": self.security,
             "username": self.username,
-            "password": self.password,
             "folder": self.folder,
         }
 
@@ -121,7 +119,7 @@ class ImapForm:
         host = self.host.lower()
         if not host:
             self.errors["host"] = "Enter the mail server's name, like imap.example.com."
-        elif "/" in host or ":" in host or any(c.isspace() for c in host):
+        elif len(host) > 253 or any(c in "/:@" or c.isspace() for c in host):
             self.errors["host"] = (
                 "Enter only the server's name, like imap.example.com: no imap:// and no port."
             )
@@ -131,8 +129,14 @@ class ImapForm:
         if self.security not in SECURITY:
             self.errors["security"] = "Choose TLS, STARTTLS or None."
             self.security = "tls"
+        if len(self.username) > 320:
+            self.errors["username"] = "A username is at most 320 characters."
         if not password:
             self.errors["password"] = "Enter the mailbox's password or app password."
+        elif len(password) > 1024:
+            self.errors["password"] = "A password is at most 1024 characters."
+        if len(self.folder) > 255:
+            self.errors["folder"] = "A folder name is at most 255 characters."
         if self.errors:
             return None
         return ImapConnection(

@@ -12,7 +12,6 @@ from domain.outcomes import MailboxStatus, Outcome, PushState, TicketSource, Tic
 from providers.registry import provider_info
 from store.models import Mailbox
 
-IMAP = "imap"
 MAILBOX_STATUSES = {
     MailboxStatus.ACTIVE: "Active",
     MailboxStatus.AUTH_EXPIRED: "Auth Expired",
@@ -57,11 +56,16 @@ def problem_words(provider: str, status: str, last_error: str | None) -> str:
     return ""
 
 
-def server_words(mailbox: Mailbox) -> str:
-    """Where an IMAP mailbox is read, for its card; empty for the OAuth providers."""
-    if mailbox.provider != IMAP:
+SECURITY_WORDS = {"tls": "TLS", "starttls": "STARTTLS", "none": "unencrypted"}
+
+
+def server_words(server: dict[str, str | int] | None) -> str:
+    """Where a password provider's mailbox is read, for its card; empty for OAuth ones."""
+    if not server:
         return ""
-    return ""  # the imap branch's settings columns come with its merge
+    security = SECURITY_WORDS.get(str(server.get("security")), str(server.get("security")))
+    where = f"{server.get('host')}:{server.get('port')} ({security})"
+    return f"{where}, folder {server.get('folder', 'INBOX')}, as {server.get('username')}"
 
 
 def new_mail_words(mailbox: Mailbox, safety_poll_seconds: int) -> str:
@@ -113,8 +117,8 @@ class MailboxCard:
             problem=problem_words(m.provider, m.status, m.last_error),
             push_state=m.push_state if m.status == MailboxStatus.ACTIVE else PushState.OFF,
             new_mail=new_mail_words(m, safety_poll_seconds),
-            asks_password=m.provider == IMAP,
-            server=server_words(m),
+            asks_password=provider_info(m.provider).sign_in == "password",
+            server=server_words(m.server),
         )
 
     def status_json(self) -> dict[str, Any]:

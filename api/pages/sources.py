@@ -12,12 +12,12 @@ from starlette.routing import Route
 from api import mailbox_control, mailbox_service
 from api.deps import db, resources
 from api.pages import actions
-from api.pages.imap_form import PRESETS, SECURITY, ImapForm
+from api.pages.imap_form import IMAP, PRESETS, SECURITY, ImapForm
 from api.pages.live import live_url
-from api.pages.present import IMAP, OUTCOMES, MailboxCard, sentence
+from api.pages.present import OUTCOMES, MailboxCard, sentence
 from api.pages.queries import LEDGER_OUTCOMES, ledger_page, mailbox_rows
 from api.pages.web import Page, json_endpoint, page
-from providers.registry import PROVIDERS
+from providers.registry import PROVIDERS, provider_info
 from store.models import Mailbox
 
 # Notices after a redirect, by key: the query string never carries text onto the page.
@@ -86,9 +86,7 @@ async def _sources_page(
         status_code=status_code,
         section="sources",
         tab="mailboxes",
-        connect_providers=[
-            info for info in PROVIDERS.values() if actions.signs_in_with_oauth(info)
-        ],
+        connect_providers=[p for p in PROVIDERS.values() if p.sign_in == "oauth"],
         cards=cards,
         notice=notice,
         connect_error=connect_error,
@@ -96,6 +94,7 @@ async def _sources_page(
         login_hint=login_hint,
         settings_errors=settings_errors or {},
         imap=imap or ImapForm(),
+        imap_label=provider_info(IMAP).connect_label,
         imap_open=imap is not None,
         presets=PRESETS,
         security_choices=SECURITY,
@@ -151,7 +150,7 @@ async def reconnect(p: Page) -> Response:
     mailbox = await _mailbox(p)
     if mailbox is None:
         return _not_found(p)
-    if mailbox.provider == IMAP:
+    if provider_info(mailbox.provider).sign_in == "password":
         return await _reconnect_with_password(p, mailbox)
     return RedirectResponse(
         await mailbox_service.start_reconnect(p.request, p.agent, mailbox), status_code=303

@@ -42,7 +42,13 @@ def test_the_username_defaults_to_the_address_and_the_folder_to_inbox() -> None:
     assert connection is not None
     assert connection.username == connection.address
     assert connection.folder == "INBOX" and connection.host == "imap.acme.example"
-    assert connection.api_body()["provider"] == "imap"
+    assert connection.server() == {
+        "host": "imap.acme.example",
+        "port": 993,
+        "security": "tls",
+        "username": "help@acme.example",
+        "folder": "INBOX",
+    }
 
 
 def test_each_wrong_field_gets_its_own_sentence() -> None:
