@@ -4,16 +4,27 @@ card once connected, and Reconnect with a new password after the server's passwo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from emulator.dovecot import Dovecot
+from tests.devstack import dev_env, running_dev
 from tests.pages.test_browser import card, no_script_errors, shoot, sign_in
 
 __all__ = ["no_script_errors"]  # the autouse fixture: script errors fail these tests too
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory, dovecot: Dovecot) -> Iterator[dict[str, Any]]:
+    """`deskclone dev` trusting the test Dovecot's own CA, as a self-hosted server's is given."""
+    env = dev_env(DESKCLONE_IMAP_CA_FILE=str(dovecot.ca_file))
+    with running_dev(tmp_path_factory.mktemp("dev"), env=env) as facts:
+        yield facts
 
 
 def open_form(page: Page) -> None:
@@ -25,9 +36,9 @@ def open_form(page: Page) -> None:
 def fill_server(page: Page, server: Dovecot, user: str, password: str) -> None:
     page.get_by_label("Mail provider").select_option("other")
     page.get_by_label("Email address").fill(f"{user}@imap.example")
-    page.get_by_label("IMAP server").fill(server.host)
-    page.get_by_label("Port").fill(str(server.port))
-    page.get_by_label("Security").select_option("none")  # `deskclone dev` allows plaintext
+    page.get_by_label("IMAP server").fill("localhost")  # the name on the test certificate
+    page.get_by_label("Port").fill(str(server.tls_port))
+    page.get_by_label("Security").select_option("tls")
     page.get_by_label("Username").fill(user)
     page.get_by_label("App password").fill(password)
 
@@ -59,8 +70,8 @@ def test_connect_refused_then_connected_then_reconnected_with_a_new_password(
     expect(page.get_by_label("App password")).to_have_value("")
     expect(page.get_by_label("Username")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Email address")).to_have_value(address)
-    expect(page.get_by_label("Port")).to_have_value(str(dovecot.port))
-    expect(page.get_by_label("Security")).to_have_value("none")
+    expect(page.get_by_label("Port")).to_have_value(str(dovecot.tls_port))
+    expect(page.get_by_label("Security")).to_have_value("tls")
     shoot(page, tmp_path, "imap-wrong-password")
     assert address not in addresses(admin_api)
 
@@ -71,7 +82,7 @@ def test_connect_refused_then_connected_then_reconnected_with_a_new_password(
     mailbox = card(page, address)
     expect(mailbox).to_be_visible()
     expect(mailbox.locator(".badge")).to_have_text("Active")
-    expect(mailbox.locator(".server")).to_contain_text(f"{dovecot.host}:{dovecot.port}")
+    expect(mailbox.locator(".server")).to_contain_text(f"localhost:{dovecot.tls_port} (TLS)")
     expect(mailbox.get_by_role("button", name="Poll now")).to_be_visible()
     expect(page.locator("#imap-connect")).to_be_hidden()
     assert addresses(admin_api).count(address) == 1
