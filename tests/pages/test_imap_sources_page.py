@@ -1,13 +1,27 @@
 """Tickets > Sources over HTTP, the IMAP part: the link beside the OAuth buttons, the form
-without JavaScript, its checks, CSRF, and errors at the field they concern."""
+without JavaScript, its checks, CSRF; and against the session's real Dovecot (over TLS with
+its CA): each refused connection test at the field it concerns with nothing stored, the card,
+and Reconnect with a new password."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 
+import httpx
+import pytest
+from sqlalchemy import Engine
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from domain.outcomes import MailboxStatus
+from emulator.dovecot import Dovecot
 from store import mailboxes
 from store.db import transaction
-from tests.pages.conftest import Pages
+from store.models import Mailbox
+from tests.conftest import make_agent
+from tests.devstack import free_port
+from tests.pages.conftest import Pages, page_settings
 
 
 def section(html: str) -> str:
@@ -106,3 +120,141 @@ async def test_signed_out_the_form_sends_to_sign_in(pages: Pages) -> None:
     response = await pages.client.get("/sources/imap")
     assert response.status_code == 303
     assert response.headers["location"].startswith("/login?next=/sources/imap")
+
+
+@pytest.fixture
+async def imap_pages(
+    dev_server_env: WorkflowEnvironment, postgres_engine: Engine, dovecot: Dovecot
+) -> AsyncIterator[Pages]:
+    """Signed in, with an app that trusts the test Dovecot's CA (no worker: the page's work
+    ends at the database and a signal)."""
+    settings = page_settings(imap_ca_file=dovecot.ca_file, imap_timeout_seconds=5)
+    agent, token = make_agent(postgres_engine)
+    app = create_app(settings, dev_server_env.client, engine=postgres_engine)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.10", 5555))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        pages = Pages(client, agent, token, postgres_engine, settings)
+        await pages.login()
+        yield pages
+
+
+def server_form(dovecot: Dovecot, user: str, secret: str, **changes: str) -> dict[str, str]:
+    form = {
+        "preset": "other",
+        "address": f"{user}@imap.example",
+        "host": "localhost",  # the name on the test certificate
+        "port": str(dovecot.tls_port),
+        "security": "tls",
+        "username": user,
+        "password": secret,
+        "folder": "INBOX",
+    }
+    form.update(changes)
+    return form
+
+
+def stored(pages: Pages) -> list[Mailbox]:
+    with transaction(pages.engine) as session:
+        return list(mailboxes.list_for_agent(session, pages.agent.id))
+
+
+@pytest.mark.parametrize(
+    ("changes", "at", "marked"),
+    [
+        ({"password": "Not-the-passw0rd"}, "password", {"password", "username"}),
+        ({"port": "PORT"}, "host", {"host", "port"}),
+        ({"host": "127.0.0.1"}, "security", {"security", "port"}),  # not on the certificate
+        ({"security": "none", "port": "PLAIN"}, "security", {"security"}),
+        ({"folder": "No such folder"}, "folder", {"folder"}),
+    ],
+    ids=["auth", "unreachable", "tls", "plaintext", "folder"],
+)
+async def test_a_refused_connection_test_is_shown_at_its_field_and_nothing_is_stored(
+    imap_pages: Pages,
+    dovecot: Dovecot,
+    dovecot_user: tuple[str, str],
+    changes: dict[str, str],
+    at: str,
+    marked: set[str],
+) -> None:
+    user, password = dovecot_user
+    values = {k: v.replace("PORT", str(free_port())) for k, v in changes.items()}
+    values = {k: v.replace("PLAIN", str(dovecot.port)) for k, v in values.items()}
+    form = server_form(dovecot, user, password, **values)
+    response = await imap_pages.post("/sources/imap", form)
+    assert response.status_code == 422
+    html = response.text
+    assert re.search(rf'<p class="error" id="imap-{at}-error">[^<]+</p>', html), html
+    assert invalid_fields(html) == marked
+    assert f'aria-describedby="imap-{at}-hint imap-{at}-error"' in html
+    assert form["password"] not in html and 'name="password" type="password"' in html
+    assert f'value="{user}@imap.example"' in section(html)
+    assert stored(imap_pages) == []
+
+
+async def test_a_connected_mailbox_gets_an_imap_card(
+    imap_pages: Pages, dovecot: Dovecot, dovecot_user: tuple[str, str]
+) -> None:
+    user, password = dovecot_user
+    response = await imap_pages.post("/sources/imap", server_form(dovecot, user, password))
+    assert response.status_code == 303
+    [mailbox] = stored(imap_pages)
+    assert response.headers["location"] == f"/sources?done=connected#mailbox-{mailbox.id}"
+    assert mailbox.provider == "imap" and mailbox.address == f"{user}@imap.example"
+    assert password not in (mailbox.credentials_encrypted or "")
+    html = (await imap_pages.client.get(response.headers["location"])).text
+    assert "Mailbox connected." in html
+    card = html[html.index(f'id="mailbox-{mailbox.id}"') :]
+    assert '<p class="provider provider-imap">IMAP</p>' in card
+    assert f"localhost:{dovecot.tls_port} (TLS), folder INBOX, as {user}" in card
+    assert "Checks every 1 minute" in card
+    # Reconnect asks for a password (hidden while active), never the OAuth consent.
+    assert re.search(
+        rf'action="/sources/{mailbox.id}/reconnect" class="reconnect-password stack" novalidate'
+        r'\s+data-show-when="auth_expired" hidden>',
+        card,
+    )
+    assert card.count(f'action="/sources/{mailbox.id}/reconnect"') == 1
+
+
+async def test_reconnect_asks_for_the_new_password_and_keeps_every_setting(
+    imap_pages: Pages, dovecot: Dovecot, dovecot_user: tuple[str, str]
+) -> None:
+    user, password = dovecot_user
+    assert (
+        await imap_pages.post("/sources/imap", server_form(dovecot, user, password))
+    ).status_code == 303
+    [mailbox] = stored(imap_pages)
+    with transaction(imap_pages.engine) as session:
+        row = mailboxes.get(session, imap_pages.agent.id, mailbox.id)
+        assert row is not None
+        mailboxes.update_settings(
+            session, row, allowed_senders=["@customer.example"], poll_interval_seconds=300
+        )
+        mailboxes.set_status(session, row, MailboxStatus.AUTH_EXPIRED, None)
+    new_password = password + "-new"
+    dovecot.set_password(user, new_password)
+    path = f"/sources/{mailbox.id}/reconnect"
+
+    html = (await imap_pages.client.get("/sources")).text
+    assert f'<label for="reconnect-password-{mailbox.id}">New password for' in html
+    assert "refused the password. Click Reconnect and enter the current one." in html
+
+    empty = await imap_pages.post(path, {"password": ""})
+    assert empty.status_code == 422
+    assert "Enter the mailbox&#39;s new password or app password." in empty.text
+    old = await imap_pages.post(path, {"password": password})
+    assert old.status_code == 422
+    error = re.search(rf'<p class="error" id="reconnect-error-{mailbox.id}">([^<]+)</p>', old.text)
+    assert error is not None and "refused" in error.group(1)
+    assert f'id="reconnect-password-{mailbox.id}" name="password" type="password"' in old.text
+    assert password not in old.text
+    assert stored(imap_pages)[0].status == MailboxStatus.AUTH_EXPIRED
+
+    done = await imap_pages.post(path, {"password": new_password})
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/sources?done=reconnected#mailbox-{mailbox.id}"
+    [after] = stored(imap_pages)
+    assert after.id == mailbox.id and after.status == MailboxStatus.ACTIVE
+    assert after.allowed_senders == ["@customer.example"] and after.poll_interval_seconds == 300
+    assert "Reconnected." in (await imap_pages.client.get(done.headers["location"])).text
