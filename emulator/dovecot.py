@@ -9,6 +9,8 @@ API (all synchronous; `emulator/` imports nothing of the product):
 
     server = Dovecot(root)           # nothing runs yet; `installed()` says if dovecot exists
     server.start()                   # writes config + self-signed cert, starts, waits for ports
+    server.prepare(); server.command()  # the same, for a supervisor that runs the process itself
+    server.wait_listening()
     server.host                      # "127.0.0.1"
     server.port                      # plain IMAP; STARTTLS offered (LOGIN allowed without TLS)
     server.tls_port                  # implicit TLS (IMAPS)
@@ -107,32 +109,50 @@ class Dovecot:
 
     # --- lifecycle -----------------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Directories, certificate, passwd file and config: all a start needs."""
+        for sub in ("run", "state", "mail", "home"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        if not self.ca_file.exists():
+            _write_self_signed(self.ca_file, self.root / "key.pem")
+        _open_up(self.root, [self.root / "mail", self.root / "home"])
+        self.passwd_file.touch()
+        self.config_file.write_text(self._config())
+
+    def command(self) -> list[str]:
+        """The master in the foreground (-F), for whoever runs it (`start`, or `deskclone dev`
+        as one of its supervised children)."""
+        return [_binary("dovecot"), "-F", "-c", str(self.config_file)]
+
     def start(self, timeout: float = 15.0) -> None:
         if self.running:
             return
-        for sub in ("run", "state", "mail", "home"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
-        _open_up(self.root, [self.root / "mail", self.root / "home"])
-        if not self.ca_file.exists():
-            _write_self_signed(self.ca_file, self.root / "key.pem")
-        self.passwd_file.touch()
-        self.config_file.write_text(self._config())
-        # -F: stay in the foreground, so this object owns the master process.
+        self.prepare()
         with open(self.root / "dovecot.stderr", "ab") as stderr:  # the child keeps its own copy
             self._process = subprocess.Popen(
-                [_binary("dovecot"), "-F", "-c", str(self.config_file)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
+                self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
             )
+        try:
+            self.wait_listening(timeout)
+        except RuntimeError:
+            self.stop()
+            raise
+
+    def wait_listening(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
         while not (_listening(self.port) and _listening(self.tls_port)):
-            if self._process.poll() is not None:
+            if self._process is not None and self._process.poll() is not None:
                 raise RuntimeError(f"dovecot exited at start: {self._tail()}")
             if time.monotonic() > deadline:
-                self.stop()
                 raise RuntimeError(f"dovecot did not listen in {timeout}s: {self._tail()}")
             time.sleep(0.05)
+
+    def password(self, name: str) -> str | None:
+        """The user's password from the passwd file (None: no such user)."""
+        try:
+            return self._password(name)
+        except KeyError:
+            return None
 
     def stop(self, timeout: float = 15.0) -> None:
         process, self._process = self._process, None
