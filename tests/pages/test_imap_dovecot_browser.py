@@ -1,9 +1,13 @@
-"""Connecting an IMAP mailbox in headless Debian Chromium against `deskclone dev` and a real
-Dovecot (emulator/dovecot.py): a wrong password refused at its field with nothing stored, the
-card once connected, and Reconnect with a new password after the server's password changed."""
+"""Connecting an IMAP mailbox in headless Debian Chromium against `deskclone dev` and its
+sandbox Dovecot (a real one, emulator/dovecot.py; over TLS with the certificate dev trusts):
+a wrong password refused at its field with nothing stored, the card once connected, and
+Reconnect with a new password after the server's password changed."""
 
 from __future__ import annotations
 
+import imaplib
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,18 +17,46 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from emulator.dovecot import Dovecot
-from tests.devstack import dev_env, running_dev
-from tests.pages.test_browser import card, no_script_errors, shoot, sign_in
+from tests.devstack import running_dev
+from tests.pages.test_browser import card, eventually, no_script_errors, shoot, sign_in
 
 __all__ = ["no_script_errors"]  # the autouse fixture: script errors fail these tests too
 
 
 @pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory, dovecot: Dovecot) -> Iterator[dict[str, Any]]:
-    """`deskclone dev` trusting the test Dovecot's own CA, as a self-hosted server's is given."""
-    env = dev_env(DESKCLONE_IMAP_CA_FILE=str(dovecot.ca_file))
-    with running_dev(tmp_path_factory.mktemp("dev"), env=env) as facts:
-        yield facts
+def dev() -> Iterator[dict[str, Any]]:
+    """`deskclone dev` in a data dir Dovecot's unprivileged processes can reach (pytest's own
+    temp dirs are closed to other users), so it runs its sandbox Dovecot."""
+    data_dir = Path(tempfile.mkdtemp(prefix="deskclone-pages-imap-"))
+    data_dir.chmod(0o755)
+    try:
+        with running_dev(data_dir) as facts:
+            yield facts
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def sandbox(dev: dict[str, Any]) -> Dovecot:
+    """`deskclone dev`'s own sandbox Dovecot (deskclone/dev_imap.py), run by dev."""
+    facts = dev["imap"]
+    assert facts is not None, dev["imap_note"]
+    root = Path(facts["ca_file"]).parent
+    return Dovecot(root, port=facts["port"], tls_port=facts["tls_port"])
+
+
+def change_password(server: Dovecot, user: str, password: str) -> None:
+    """On the server, and wait until Dovecot has reread its passwd file (within a second)."""
+    server.set_password(user, password)
+
+    def accepted() -> bool:
+        try:
+            with server.session(user):
+                return True
+        except imaplib.IMAP4.error:
+            return False
+
+    eventually(accepted, "the new password to count")
 
 
 def open_form(page: Page) -> None:
@@ -35,7 +67,7 @@ def open_form(page: Page) -> None:
 
 def fill_server(page: Page, server: Dovecot, user: str, password: str) -> None:
     page.get_by_label("Mail provider").select_option("other")
-    page.get_by_label("Email address").fill(f"{user}@imap.example")
+    page.get_by_label("Email address").fill(user)
     page.get_by_label("IMAP server").fill("localhost")  # the name on the test certificate
     page.get_by_label("Port").fill(str(server.tls_port))
     page.get_by_label("Security").select_option("tls")
@@ -51,18 +83,17 @@ def test_connect_refused_then_connected_then_reconnected_with_a_new_password(
     context: BrowserContext,
     dev: dict[str, Any],
     admin_api: httpx.Client,
-    dovecot: Dovecot,
-    dovecot_user: tuple[str, str],
+    sandbox: Dovecot,
     tmp_path: Path,
 ) -> None:
-    user, password = dovecot_user
-    address = f"{user}@imap.example"
+    user, password = dev["imap"]["username"], dev["imap"]["password"]
+    address = dev["imap"]["address"]
     page = context.new_page()
     sign_in(page, dev)
 
     # A wrong password: the server's refusal at the password field, nothing stored.
     open_form(page)
-    fill_server(page, dovecot, user, "not-the-password")
+    fill_server(page, sandbox, user, "not-the-password")
     page.get_by_role("button", name="Test and connect").click()
     error = page.locator("#imap-password-error")
     expect(error).to_be_visible()
@@ -70,7 +101,7 @@ def test_connect_refused_then_connected_then_reconnected_with_a_new_password(
     expect(page.get_by_label("App password")).to_have_value("")
     expect(page.get_by_label("Username")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Email address")).to_have_value(address)
-    expect(page.get_by_label("Port")).to_have_value(str(dovecot.tls_port))
+    expect(page.get_by_label("Port")).to_have_value(str(sandbox.tls_port))
     expect(page.get_by_label("Security")).to_have_value("tls")
     shoot(page, tmp_path, "imap-wrong-password")
     assert address not in addresses(admin_api)
@@ -82,7 +113,7 @@ def test_connect_refused_then_connected_then_reconnected_with_a_new_password(
     mailbox = card(page, address)
     expect(mailbox).to_be_visible()
     expect(mailbox.locator(".badge")).to_have_text("Active")
-    expect(mailbox.locator(".server")).to_contain_text(f"localhost:{dovecot.tls_port} (TLS)")
+    expect(mailbox.locator(".server")).to_contain_text(f"localhost:{sandbox.tls_port} (TLS)")
     expect(mailbox.get_by_role("button", name="Poll now")).to_be_visible()
     expect(page.locator("#imap-connect")).to_be_hidden()
     assert addresses(admin_api).count(address) == 1
@@ -91,7 +122,7 @@ def test_connect_refused_then_connected_then_reconnected_with_a_new_password(
     # The password changes on the server: the card turns Auth Expired and asks for the new one.
     mailbox_id = mailbox.get_attribute("data-mailbox-id")
     new_password = password + "-new"
-    dovecot.set_password(user, new_password)
+    change_password(sandbox, user, new_password)
     assert admin_api.post(f"/api/v1/mailboxes/{mailbox_id}/poll").status_code == 202
     expect(mailbox.locator(".badge")).to_have_text("Auth Expired", timeout=25_000)
     field = mailbox.get_by_label(f"New password for {address}")
