@@ -86,6 +86,7 @@ class ImapForm:
     # field -> sentence shown under it; `marked`: field -> the field whose sentence explains it
     errors: dict[str, str] = field(default_factory=dict)
     marked: dict[str, str] = field(default_factory=dict)
+    tested: bool = False  # the connection test ran (and was refused)
 
     @classmethod
     def typed(cls, get: Callable[[str], str]) -> ImapForm:
@@ -151,6 +152,7 @@ class ImapForm:
 
     def refused(self, code: str, message: str) -> None:
         """The connection test failed: its sentence at the field it concerns."""
+        self.tested = True
         first, *others = REFUSAL_FIELDS.get(code, ("host",))
         self.errors[first] = message
         for other in others:

@@ -79,6 +79,8 @@ async def _sources_page(
     """`settings_errors`: {"mailbox": id, "form": actions.SettingsForm} to show on that card;
     `imap`: the IMAP form to show open; `reconnect_errors`: mailbox id -> why a password
     Reconnect failed."""
+    # The feed's position first, then the cards: a change the cards miss comes after it.
+    follow = await live_url(p.request, p.agent.id)
     cards = await _cards(p)
     notice = NOTICES.get(p.request.query_params.get("done", ""))
     return p.render(
@@ -99,7 +101,7 @@ async def _sources_page(
         presets=PRESETS,
         security_choices=SECURITY,
         reconnect_errors=reconnect_errors or {},
-        live_url=await live_url(p.request, p.agent.id),
+        live_url=follow,
     )
 
 

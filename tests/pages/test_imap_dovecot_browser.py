@@ -18,6 +18,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from emulator.dovecot import Dovecot
 from tests.devstack import running_dev
+from tests.fakes import make_email
 from tests.pages.test_browser import card, eventually, no_script_errors, shoot, sign_in
 
 __all__ = ["no_script_errors"]  # the autouse fixture: script errors fail these tests too
@@ -117,6 +118,12 @@ def test_connect_refused_then_connected_then_reconnected_with_a_new_password(
     expect(mailbox.get_by_role("button", name="Poll now")).to_be_visible()
     expect(page.locator("#imap-connect")).to_be_hidden()
     assert addresses(admin_api).count(address) == 1
+
+    # Mail delivered to the server: "Poll now", and the card's count changes on the open page.
+    sandbox.append(user, make_email(subject="Printer on fire"))
+    mailbox.get_by_role("button", name="Poll now").click()
+    mailbox = card(page, address)
+    expect(mailbox.locator('[data-field="count-tickets_created"]')).to_have_text("1")
     shoot(page, tmp_path, "imap-connected")
 
     # The password changes on the server: the card turns Auth Expired and asks for the new one.

@@ -189,6 +189,7 @@ async def test_a_refused_connection_test_is_shown_at_its_field_and_nothing_is_st
     assert f'aria-describedby="imap-{at}-hint imap-{at}-error"' in html
     assert form["password"] not in html and 'name="password" type="password"' in html
     assert f'value="{user}@imap.example"' in section(html)
+    assert "the test connection to the server failed, and nothing was saved" in html
     assert stored(imap_pages) == []
 
 
