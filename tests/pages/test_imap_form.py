@@ -46,7 +46,7 @@ def test_the_username_defaults_to_the_address_and_the_folder_to_inbox() -> None:
         "host": "imap.acme.example",
         "port": 993,
         "security": "tls",
-        "username": "help@acme.example",
+        "username": "Help@acme.example",  # as typed: a server may tell case apart
         "folder": "INBOX",
     }
 
