@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from domain.outcomes import MailboxStatus
+from domain.outcomes import MailboxStatus, PushState
 from emulator.dovecot import Dovecot
 from store import mailboxes
 from store.db import transaction
@@ -216,6 +216,23 @@ async def test_a_connected_mailbox_gets_an_imap_card(
         card,
     )
     assert card.count(f'action="/sources/{mailbox.id}/reconnect"') == 1
+
+    # IDLE holding: the card says it is live, with the safety net's interval.
+    with transaction(imap_pages.engine) as session:
+        row = mailboxes.get(session, imap_pages.agent.id, mailbox.id)
+        assert row is not None
+        mailboxes.record_push(
+            session,
+            row,
+            state=PushState.LIVE,
+            push_id=None,
+            expires_at=None,
+            secret_encrypted=None,
+            error=None,
+        )
+    live = (await imap_pages.client.get("/sources")).text
+    live_card = live[live.index(f'id="mailbox-{mailbox.id}"') :]
+    assert re.search(r'data-field="new-mail" data-push="live">Live \(and checks every', live_card)
 
 
 async def test_reconnect_asks_for_the_new_password_and_keeps_every_setting(
