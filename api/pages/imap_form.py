@@ -17,19 +17,32 @@ class Preset:
     host: str
     port: int
     security: str
+    domains: tuple[str, ...] = ()  # addresses at these domains live on this host
 
 
 # Each fills host, port and security; the person types the address and an app password.
 PRESETS = (
-    Preset("fastmail", "Fastmail", "imap.fastmail.com", 993, "tls"),
-    Preset("zoho", "Zoho Mail", "imap.zoho.com", 993, "tls"),
-    Preset("icloud", "iCloud Mail", "imap.mail.me.com", 993, "tls"),
-    Preset("yahoo", "Yahoo Mail", "imap.mail.yahoo.com", 993, "tls"),
-    Preset("gmx", "GMX", "imap.gmx.com", 993, "tls"),
-    Preset("outlook_imap", "Outlook.com (IMAP)", "outlook.office365.com", 993, "tls"),
+    Preset(
+        "fastmail", "Fastmail", "imap.fastmail.com", 993, "tls", ("fastmail.com", "fastmail.fm")
+    ),
+    Preset("zoho", "Zoho Mail", "imap.zoho.com", 993, "tls", ("zoho.com", "zohomail.com")),
+    Preset(
+        "icloud", "iCloud Mail", "imap.mail.me.com", 993, "tls", ("icloud.com", "me.com", "mac.com")
+    ),
+    Preset("yahoo", "Yahoo Mail", "imap.mail.yahoo.com", 993, "tls", ("yahoo.com", "ymail.com")),
+    Preset("gmx", "GMX", "imap.gmx.com", 993, "tls", ("gmx.com", "gmx.us")),
+    Preset(
+        "outlook_imap",
+        "Outlook.com (IMAP)",
+        "outlook.office365.com",
+        993,
+        "tls",
+        ("outlook.com", "hotmail.com", "live.com", "msn.com"),
+    ),
     Preset("other", "Other mail server", "", 993, "tls"),
 )
 PRESETS_BY_KEY = {preset.key: preset for preset in PRESETS}
+PRESETS_BY_DOMAIN = {domain: preset for preset in PRESETS for domain in preset.domains}
 SECURITY = {
     "tls": "TLS (usually port 993)",
     "starttls": "STARTTLS (usually port 143)",
@@ -90,12 +103,17 @@ class ImapForm:
 
     @classmethod
     def typed(cls, get: Callable[[str], str]) -> ImapForm:
-        """The form as posted. A preset fills what was left empty (without JavaScript the
-        person may pick one and leave the server fields as they were)."""
+        """The form as posted. A preset, picked or known from the address's domain, fills
+        the server when it was left empty (without JavaScript nothing fills it as you type)."""
         preset = PRESETS_BY_KEY.get(get("preset").strip(), PRESETS_BY_KEY["other"])
+        address = get("address").strip()
+        if preset.key == "other" and not get("host").strip():
+            # An address at a known host's own domain needs no server typed.
+            domain = address.rpartition("@")[2].lower()
+            preset = PRESETS_BY_DOMAIN.get(domain, preset)
         form = cls(
             preset=preset.key,
-            address=get("address").strip(),
+            address=address,
             host=get("host").strip(),
             port=get("port").strip(),
             security=get("security").strip() or preset.security,

@@ -137,20 +137,37 @@
   var presetHosts = Array.prototype.map.call(preset.options, function (o) {
     return o.getAttribute("data-host");
   });
+  function fill(chosen) {
+    host.value = chosen.getAttribute("data-host");
+    port.value = chosen.getAttribute("data-port");
+    security.value = chosen.getAttribute("data-security");
+  }
+
   preset.addEventListener("change", function () {
     var chosen = preset.options[preset.selectedIndex];
-    var chosenHost = chosen.getAttribute("data-host");
-    if (chosenHost) {
-      host.value = chosenHost;
-      port.value = chosen.getAttribute("data-port");
-      security.value = chosen.getAttribute("data-security");
+    if (chosen.getAttribute("data-host")) {
+      fill(chosen);
     } else if (presetHosts.indexOf(host.value) !== -1) {
       host.value = "";  // "Other": a preset's server would be wrong here
       host.focus();
     }
   });
 
+  // An address at a known host's own domain (help@fastmail.com) picks its preset, unless
+  // a server of someone's own was typed.
+  function presetFor(domain) {
+    return Array.prototype.filter.call(preset.options, function (o) {
+      return (o.getAttribute("data-domains") || "").split(" ").indexOf(domain) !== -1;
+    })[0];
+  }
+
   address.addEventListener("input", function () {
-    username.placeholder = address.value.trim() || "Same as the email address";
+    var typed = address.value.trim();
+    username.placeholder = typed || "Same as the email address";
+    var known = presetFor(typed.split("@").pop().toLowerCase());
+    if (known && (host.value === "" || presetHosts.indexOf(host.value) !== -1)) {
+      preset.value = known.value;
+      fill(known);
+    }
   });
 })();

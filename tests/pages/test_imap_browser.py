@@ -44,6 +44,17 @@ def test_the_form_opens_in_place_and_a_preset_fills_the_server(
 
     page.get_by_label("Email address").fill(ADDRESS)
     expect(page.get_by_label("Username")).to_have_attribute("placeholder", ADDRESS)
+    expect(page.get_by_label("IMAP server")).to_have_value("")  # an unknown domain
+
+    # An address at a known host's domain picks its preset as it is typed.
+    page.get_by_label("Email address").fill("help@icloud.com")
+    expect(page.get_by_label("Mail provider")).to_have_value("icloud")
+    expect(page.get_by_label("IMAP server")).to_have_value("imap.mail.me.com")
+    page.get_by_label("Email address").fill("help@fastmail.com")
+    expect(page.get_by_label("IMAP server")).to_have_value("imap.fastmail.com")
+    page.get_by_label("IMAP server").fill("mail.acme.example")  # a server of one's own
+    page.get_by_label("Email address").fill("help@zoho.com")
+    expect(page.get_by_label("IMAP server")).to_have_value("mail.acme.example")
     shoot(page, tmp_path, "imap-form")
     page.get_by_role("link", name="Cancel").click()
     expect(form).to_be_hidden()

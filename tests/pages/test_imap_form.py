@@ -88,3 +88,15 @@ def test_the_first_refused_field_in_form_order_gets_the_keyboard() -> None:
     assert form.first_error == "host"
     clean = typed()
     assert clean.first_error is None
+
+
+def test_an_address_at_a_known_hosts_domain_needs_no_server_typed() -> None:
+    form = typed(preset="other", address="help@iCloud.com", port="", security="")
+    assert (form.preset, form.host, form.port) == ("icloud", "imap.mail.me.com", "993")
+    assert typed(preset="other", address="help@hotmail.com").host == "outlook.office365.com"
+    # A typed server, or a domain nobody knows, is left as it is.
+    assert typed(preset="other", address="help@icloud.com", host="mail.acme.example").host == (
+        "mail.acme.example"
+    )
+    unknown = typed(preset="other", address="help@acme.example")
+    assert (unknown.preset, unknown.host) == ("other", "")
