@@ -122,8 +122,13 @@
   }
   show(!section.hidden);
 
+  var hint = document.getElementById("login_hint");
   opener.addEventListener("click", function (e) {
     e.preventDefault();
+    if (hint && hint.value.trim() && !address.value.trim()) {
+      address.value = hint.value.trim();  // typed above, for whichever button
+      address.dispatchEvent(new Event("input"));
+    }
     show(true);
     section.scrollIntoView({ block: "start" });
     preset.focus();

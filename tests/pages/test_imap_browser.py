@@ -24,6 +24,7 @@ def test_the_form_opens_in_place_and_a_preset_fills_the_server(
     page.goto("/sources")
     form = page.locator("#imap-connect")
     expect(form).to_be_hidden()
+    page.get_by_label("Account address").fill("help@gmx.com")  # typed above, then IMAP
     opener = page.get_by_role("link", name="Connect another mail server (IMAP)")
     expect(opener).to_have_attribute("aria-expanded", "false")
     opener.click()
@@ -31,6 +32,8 @@ def test_the_form_opens_in_place_and_a_preset_fills_the_server(
     expect(page).to_have_url(f"{dev['api_url']}/sources")  # opened in place
     expect(opener).to_have_attribute("aria-expanded", "true")
     expect(page.get_by_label("Mail provider")).to_be_focused()
+    expect(page.get_by_label("Email address")).to_have_value("help@gmx.com")
+    expect(page.get_by_label("IMAP server")).to_have_value("imap.gmx.com")
 
     page.get_by_label("Mail provider").select_option(label="Fastmail (imap.fastmail.com)")
     expect(page.get_by_label("IMAP server")).to_have_value("imap.fastmail.com")
