@@ -1,5 +1,6 @@
 """Provider checks: a readable CA bundle; in production, the real endpoints (never the
-emulator), both halves of each OAuth client, the secret key and a public https URL."""
+emulator), both halves of each OAuth client, the secret key and a public https URL; IMAP's CA
+file and plaintext setting."""
 
 from __future__ import annotations
 
@@ -96,8 +97,8 @@ def oauth_clients(ctx: Context) -> list[Finding]:
         findings.append(
             warn(
                 AREA,
-                "no mail provider is configured: only the form and the widget make tickets "
-                "(docs/providers.md sets up Google and Microsoft)",
+                "no OAuth provider is configured: Gmail and Outlook mailboxes cannot be "
+                "connected, IMAP mailboxes can (docs/providers.md sets up Google and Microsoft)",
             )
         )
     return findings
@@ -126,10 +127,40 @@ def public_https_url(ctx: Context) -> list[Finding]:
     ]
 
 
+def imap_settings(ctx: Context) -> list[Finding]:
+    """IMAP needs no registration: only its CA file must be readable, and plaintext logins
+    are worth a word in production."""
+    findings: list[Finding] = []
+    ca_file = ctx.settings.imap_ca_file
+    if ca_file is not None:
+        try:
+            ssl.create_default_context(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as error:
+            findings.append(
+                fail(
+                    AREA,
+                    f"DESKCLONE_IMAP_CA_FILE={ca_file} is not a readable PEM CA file: "
+                    f"{first_line(error)}; IMAP over TLS will fail",
+                )
+            )
+        else:
+            findings.append(ok(AREA, f"IMAP CA file {ca_file} is readable"))
+    if ctx.production and ctx.settings.imap_allow_plaintext:
+        findings.append(
+            warn(
+                AREA,
+                "DESKCLONE_IMAP_ALLOW_PLAINTEXT is on: IMAP mailboxes may send their password "
+                "in the clear",
+            )
+        )
+    return findings
+
+
 CHECKS: list[Check] = [
     ca_bundle_readable,
     real_endpoints,
     oauth_clients,
     secret_key_set,
     public_https_url,
+    imap_settings,
 ]

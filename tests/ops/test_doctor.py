@@ -90,6 +90,7 @@ FAILURE_TESTS = {
     "oauth_clients": ("test_production_provider_settings",),  # half a client, none at all
     "secret_key_set": ("test_production_provider_settings",),
     "public_https_url": ("test_production_provider_settings",),
+    "imap_settings": ("test_imap_settings",),
 }
 
 
@@ -357,11 +358,21 @@ async def test_production_provider_settings(tmp_path: Path) -> None:
         "DESKCLONE_SECRET_KEY is not set: mailbox tokens cannot be stored or read",
     ]
     assert texts(findings, "warn") == [
-        "no mail provider is configured: only the form and the widget make tickets "
-        "(docs/providers.md sets up Google and Microsoft)",
+        "no OAuth provider is configured: Gmail and Outlook mailboxes cannot be connected, "
+        "IMAP mailboxes can (docs/providers.md sets up Google and Microsoft)",
         "DESKCLONE_PUBLIC_URL=http://127.0.0.1:8000 is not a public https URL; Google and "
         "Microsoft accept such redirect URIs only for local development",
     ]
+
+
+async def test_imap_settings(tmp_path: Path) -> None:
+    missing = tmp_path / "imap-ca.pem"
+    settings = Settings(imap_ca_file=missing, imap_allow_plaintext=True)
+    findings = await checked([providers.imap_settings], settings, production=True)
+    assert [f.status for f in findings] == ["fail", "warn"]
+    assert texts(findings, "fail")[0].startswith(f"DESKCLONE_IMAP_CA_FILE={missing} is not")
+    assert "in the clear" in texts(findings, "warn")[0]
+    assert await checked([providers.imap_settings], Settings(), production=True) == []
 
 
 async def test_production_provider_settings_in_order(tmp_path: Path) -> None:
