@@ -9,10 +9,12 @@ from pydantic import ValidationError
 from starlette.requests import Request
 
 from api import mailbox_service
+from api.errors import ApiError
+from api.pages.imap_form import IMAP, ImapConnection
 from api.routes.mailboxes import ConnectRequest
 from domain import poll_interval
 from domain.senders import parse_allowed_senders
-from store.models import Agent
+from store.models import Agent, Mailbox
 
 
 class ConnectRefused(Exception):
@@ -21,6 +23,44 @@ class ConnectRefused(Exception):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field  # the form field at fault, if one is
+
+
+class ImapRefused(Exception):
+    """The connection test failed; `code` is the API's (`imap_auth_failed`, ...), the message
+    a sentence for the person who typed the settings."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+async def connect_imap(request: Request, agent: Agent, connection: ImapConnection) -> Mailbox:
+    """A new IMAP mailbox once its connection test passed; `ImapRefused` when it did not."""
+    try:
+        return await mailbox_service.connect_with_password(
+            request,
+            agent,
+            IMAP,
+            connection.address,
+            connection.server(),
+            connection.password,
+        )
+    except ApiError as error:
+        raise _refused(error) from error
+
+
+async def reconnect_imap(request: Request, agent: Agent, mailbox: Mailbox, password: str) -> None:
+    """The IMAP mailbox with a new password, every setting kept; `ImapRefused` on failure."""
+    try:
+        await mailbox_service.reconnect_with_password(request, agent, mailbox, password)
+    except ApiError as error:
+        raise _refused(error) from error
+
+
+def _refused(error: ApiError) -> Exception:
+    """The connection test's refusal (422) goes to the form; anything else (a mailbox
+    disconnected meanwhile, secrets not configured) to the error page, as it came."""
+    return ImapRefused(error.code, error.message) if error.status == 422 else error
 
 
 async def start_connect(request: Request, agent: Agent, provider: str, login_hint: str) -> str:

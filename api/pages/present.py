@@ -56,6 +56,18 @@ def problem_words(provider: str, status: str, last_error: str | None) -> str:
     return ""
 
 
+SECURITY_WORDS = {"tls": "TLS", "starttls": "STARTTLS", "none": "unencrypted"}
+
+
+def server_words(server: dict[str, str | int] | None) -> str:
+    """Where a password provider's mailbox is read, for its card; empty for OAuth ones."""
+    if not server:
+        return ""
+    security = SECURITY_WORDS.get(str(server.get("security")), str(server.get("security")))
+    where = f"{server.get('host')}:{server.get('port')} ({security})"
+    return f"{where}, folder {server.get('folder', 'INBOX')}, as {server.get('username')}"
+
+
 def new_mail_words(mailbox: Mailbox, safety_poll_seconds: int) -> str:
     """How the card hears of new mail: pushed ("Live") or polled ("Checks every 1 minute")."""
     if mailbox.status == MailboxStatus.ACTIVE and mailbox.push_state == PushState.LIVE:
@@ -79,6 +91,9 @@ class MailboxCard:
     problem: str
     push_state: str
     new_mail: str
+    # A mail server signed in to with a password (IMAP): Reconnect asks for the new one.
+    asks_password: bool = False
+    server: str = ""  # where an IMAP mailbox is read: "imap.example.com:993, TLS, INBOX"
 
     @classmethod
     def of(
@@ -102,6 +117,8 @@ class MailboxCard:
             problem=problem_words(m.provider, m.status, m.last_error),
             push_state=m.push_state if m.status == MailboxStatus.ACTIVE else PushState.OFF,
             new_mail=new_mail_words(m, safety_poll_seconds),
+            asks_password=provider_info(m.provider).sign_in == "password",
+            server=server_words(m.server),
         )
 
     def status_json(self) -> dict[str, Any]:

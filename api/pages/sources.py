@@ -12,11 +12,12 @@ from starlette.routing import Route
 from api import mailbox_control, mailbox_service
 from api.deps import db, resources
 from api.pages import actions
+from api.pages.imap_form import IMAP, PRESETS, SECURITY, ImapForm
 from api.pages.live import live_url
 from api.pages.present import OUTCOMES, MailboxCard, sentence
 from api.pages.queries import LEDGER_OUTCOMES, ledger_page, mailbox_rows
 from api.pages.web import Page, json_endpoint, page
-from providers.registry import PROVIDERS
+from providers.registry import PROVIDERS, provider_info
 from store.models import Mailbox
 
 # Notices after a redirect, by key: the query string never carries text onto the page.
@@ -24,6 +25,8 @@ NOTICES = {
     "saved": "Settings saved. They apply from the next check.",
     "polling": "Checking for new mail now.",
     "disconnected": "Mailbox disconnected. Its tickets stay in the queue.",
+    "connected": "Mailbox connected. Its new mail becomes tickets from now on.",
+    "reconnected": "Reconnected. Mail that arrived meanwhile is read now.",
 }
 ACTIVITY_PAGE = 50
 LIVE_TIMEOUT = 1.0
@@ -70,8 +73,14 @@ async def _sources_page(
     connect_field: str | None = None,
     login_hint: str = "",
     settings_errors: dict[str, Any] | None = None,
+    imap: ImapForm | None = None,
+    reconnect_errors: dict[str, str] | None = None,
 ) -> Response:
-    """`settings_errors`: {"mailbox": id, "form": actions.SettingsForm} to show on that card."""
+    """`settings_errors`: {"mailbox": id, "form": actions.SettingsForm} to show on that card;
+    `imap`: the IMAP form to show open; `reconnect_errors`: mailbox id -> why a password
+    Reconnect failed."""
+    # The feed's position first, then the cards: a change the cards miss comes after it.
+    follow = await live_url(p.request, p.agent.id)
     cards = await _cards(p)
     notice = NOTICES.get(p.request.query_params.get("done", ""))
     return p.render(
@@ -79,14 +88,20 @@ async def _sources_page(
         status_code=status_code,
         section="sources",
         tab="mailboxes",
-        connect_providers=[p for p in PROVIDERS.values() if p.sign_in == "oauth"],
+        connect_providers=[info for info in PROVIDERS.values() if info.sign_in == "oauth"],
         cards=cards,
         notice=notice,
         connect_error=connect_error,
         hint_invalid=connect_field == "login_hint",
         login_hint=login_hint,
         settings_errors=settings_errors or {},
-        live_url=await live_url(p.request, p.agent.id),
+        imap=imap or ImapForm(),
+        imap_label=provider_info(IMAP).connect_label,
+        imap_open=imap is not None,
+        presets=PRESETS,
+        security_choices=SECURITY,
+        reconnect_errors=reconnect_errors or {},
+        live_url=follow,
     )
 
 
@@ -112,13 +127,50 @@ async def connect(p: Page) -> Response:
 
 
 @page
+async def imap_form(p: Page) -> Response:
+    """The Sources page with the IMAP form open: the "Connect another mail server" link's
+    target when JavaScript does not open the form in place."""
+    return await _sources_page(p, imap=ImapForm())
+
+
+@page
+async def connect_imap(p: Page) -> Response:
+    form = ImapForm.typed(p.field)
+    connection = form.check(p.field("password"))
+    if connection is not None:
+        try:
+            mailbox = await actions.connect_imap(p.request, p.agent, connection)
+        except actions.ImapRefused as refused:
+            form.refused(refused.code, str(refused))
+        else:
+            return RedirectResponse(f"/sources?done=connected#mailbox-{mailbox.id}", 303)
+    return await _sources_page(p, status_code=422, imap=form)
+
+
+@page
 async def reconnect(p: Page) -> Response:
     mailbox = await _mailbox(p)
     if mailbox is None:
         return _not_found(p)
+    if provider_info(mailbox.provider).sign_in == "password":
+        return await _reconnect_with_password(p, mailbox)
     return RedirectResponse(
         await mailbox_service.start_reconnect(p.request, p.agent, mailbox), status_code=303
     )
+
+
+async def _reconnect_with_password(p: Page, mailbox: Mailbox) -> Response:
+    password = p.field("password")
+    if not password:
+        problem = "Enter the mailbox's new password or app password."
+    else:
+        try:
+            await actions.reconnect_imap(p.request, p.agent, mailbox, password)
+        except actions.ImapRefused as refused:
+            problem = str(refused)
+        else:
+            return RedirectResponse(f"/sources?done=reconnected#mailbox-{mailbox.id}", 303)
+    return await _sources_page(p, status_code=422, reconnect_errors={mailbox.id: problem})
 
 
 @page
@@ -203,6 +255,8 @@ routes = [
     Route("/sources", sources, methods=["GET"]),
     Route("/sources/status.json", status, methods=["GET"]),
     Route("/sources/connect", connect, methods=["POST"]),
+    Route("/sources/imap", imap_form, methods=["GET"]),
+    Route("/sources/imap", connect_imap, methods=["POST"]),
     Route("/sources/{mailbox_id}/settings", save_settings, methods=["POST"]),
     Route("/sources/{mailbox_id}/poll", poll, methods=["POST"]),
     Route("/sources/{mailbox_id}/reconnect", reconnect, methods=["POST"]),

@@ -99,3 +99,80 @@
   });
   schedule();
 })();
+
+// The IMAP form: "Connect another mail server" opens it in place (without JavaScript the link
+// loads /sources/imap with it open), and a preset fills host, port and security as it is
+// picked (without JavaScript the server fills what was left empty).
+(function () {
+  "use strict";
+  var section = document.getElementById("imap-connect");
+  var opener = document.querySelector("[data-imap-open]");
+  if (!section || !opener) { return; }
+  var form = section.querySelector("form[data-presets]");
+  var preset = form.querySelector('select[name="preset"]');
+  var host = form.querySelector('input[name="host"]');
+  var port = form.querySelector('input[name="port"]');
+  var security = form.querySelector('select[name="security"]');
+  var address = form.querySelector('input[name="address"]');
+  var username = form.querySelector('input[name="username"]');
+
+  function show(open) {
+    section.hidden = !open;
+    opener.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+  show(!section.hidden);
+
+  var hint = document.getElementById("login_hint");
+  opener.addEventListener("click", function (e) {
+    e.preventDefault();
+    if (hint && hint.value.trim() && !address.value.trim()) {
+      address.value = hint.value.trim();  // typed above, for whichever button
+      address.dispatchEvent(new Event("input"));
+    }
+    show(true);
+    section.scrollIntoView({ block: "start" });
+    preset.focus();
+  });
+  section.querySelector("[data-imap-close]").addEventListener("click", function (e) {
+    e.preventDefault();
+    show(false);
+    opener.focus();
+  });
+
+  var presetHosts = Array.prototype.map.call(preset.options, function (o) {
+    return o.getAttribute("data-host");
+  });
+  function fill(chosen) {
+    host.value = chosen.getAttribute("data-host");
+    port.value = chosen.getAttribute("data-port");
+    security.value = chosen.getAttribute("data-security");
+  }
+
+  preset.addEventListener("change", function () {
+    var chosen = preset.options[preset.selectedIndex];
+    if (chosen.getAttribute("data-host")) {
+      fill(chosen);
+    } else if (presetHosts.indexOf(host.value) !== -1) {
+      host.value = "";  // "Other": a preset's server would be wrong here
+      host.focus();
+    }
+  });
+
+  // An address at a known host's own domain (help@fastmail.com) picks its preset, unless
+  // a server of someone's own was typed.
+  function presetFor(domain) {
+    return Array.prototype.filter.call(preset.options, function (o) {
+      return (o.getAttribute("data-domains") || "").split(" ").indexOf(domain) !== -1;
+    })[0];
+  }
+
+  address.addEventListener("input", function () {
+    var typed = address.value.trim();
+    username.placeholder = typed || "Same as the email address";
+    var known = presetFor(typed.split("@").pop().toLowerCase());
+    if (known && (host.value === "" || presetHosts.indexOf(host.value) !== -1)) {
+      preset.value = known.value;
+      fill(known);
+    }
+  });
+})();
