@@ -104,7 +104,9 @@ class SyncPage:
 
 
 CursorKind = Literal["gmail_history", "graph_delta"]
-PushKind = Literal["gmail_watch", "graph_subscription"]
+# "imap_idle": a connection the worker holds (api/idle_supervisor.py), not a callback: the
+# workflow keeps no watch for it and learns its state from the supervisor.
+PushKind = Literal["gmail_watch", "graph_subscription", "imap_idle"]
 
 
 @dataclass(frozen=True)

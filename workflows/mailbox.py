@@ -111,13 +111,34 @@ class MailboxWorkflow:
 
     @workflow.signal(name="push_event")
     def push_event(self, event: PushEvent) -> None:
-        """Graph's lifecycle notifications for the mailbox's subscription."""
+        """Graph's lifecycle notifications for the mailbox's subscription, or the IDLE
+        supervisor's word on its connection."""
+        if event.event == "state":
+            self._push_reported(event)
+            return
         if event.event == "reauthorizationRequired":
             self._push_check = True  # renewing reauthorizes it
         elif event.event == "subscriptionRemoved":
             self._push_replace = True  # a new one, then a poll for what was missed
         self._poll_now = True  # "missed" (and the others): read through the cursor now
         self._poll_reason = "person"
+
+    def _push_reported(self, event: PushEvent) -> None:
+        """An IMAP IDLE connection came up, failed or was found impossible: the state shows
+        on the query and the search attribute at once (the supervisor wrote the database),
+        and a changed state wakes a poll, which catches what arrived while IDLE was down and
+        then sleeps for the interval that the new state calls for."""
+        if event.state is None:
+            return
+        safety = event.safety_poll_seconds or self.s.push.safety_poll_seconds
+        status = PushStatus(event.state, error=event.error, safety_poll_seconds=safety)
+        if status == self.s.push:
+            return
+        if status.state != self.s.push.state:
+            workflow.upsert_search_attributes([MAILBOX_PUSH.value_set(status.state)])
+            self._poll_now = True
+            self._poll_reason = "person"
+        self.s.push = status
 
     @workflow.signal(name="settings_changed")
     def settings_changed(self, change: SettingsChanged) -> None:
@@ -236,6 +257,8 @@ class MailboxWorkflow:
         """Set up, renew or replace the push; a failure leaves the mailbox polling as before
         and is tried again later (`push_timing.RETRY_FAILED`)."""
         replace, self._push_check, self._push_replace = self._push_replace, False, False
+        if provider_info(self.s.provider).push_kind == "imap_idle":
+            return  # held by the worker's IDLE supervisor, which reports it (`push_event`)
         try:
             status = await workflow.execute_activity_method(
                 MailboxActivities.keep_push,
