@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint browser clean
+.PHONY: install run test lint browser dovecot clean
 
 install: $(STAMP)
 
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: install
+run: install dovecot
 	$(VENV)/bin/deskclone dev
 
 lint: install
@@ -26,7 +26,15 @@ lint: install
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: lint browser
+# IMAP is tested against a real Dovecot (Debian's dovecot-imapd), and `deskclone dev` runs one as
+# its sandbox mail server. Installed where this user may; elsewhere `dev` says how to add it.
+dovecot:
+	@command -v dovecot >/dev/null || PATH="$$PATH:/usr/sbin" command -v dovecot >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null \
+			|| echo "could not install dovecot-imapd; IMAP tests and the dev sandbox mail server need it"; \
+		else echo "dovecot is not installed: sudo apt-get install dovecot-imapd (IMAP tests need it)"; fi; }
+
+test: lint browser dovecot
 	$(VENV)/bin/pytest
 
 clean:

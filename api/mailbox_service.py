@@ -20,7 +20,9 @@ from api import mailbox_control
 from api.deps import db, resources
 from api.errors import ApiError
 from core.crypto import Cipher, SecretsUnavailable
+from domain.credentials import Credentials
 from domain.outcomes import MailboxStatus, PushState
+from providers.base import LoginRefused
 from providers.oauth_common import Grant, OAuthError
 from providers.registry import provider_info
 from store import mailboxes
@@ -147,6 +149,67 @@ async def complete_consent(request: Request, state: OAuthState, grant: Grant) ->
     return mailbox
 
 
+async def test_login(request: Request, provider: str, credentials: Credentials) -> None:
+    """A password provider's connect test (log in, open the folder read-only), on a thread:
+    it blocks on the network. Refused: 422 with the code naming what failed, and the field."""
+    settings = resources(request).settings
+    try:
+        await run_in_threadpool(provider_info(provider).login().check, settings, credentials)
+    except LoginRefused as refused:
+        fields = [{"field": refused.field, "message": refused.words}] if refused.field else []
+        raise ApiError(422, refused.code, refused.words, details={"fields": fields}) from None
+
+
+async def connect_with_password(
+    request: Request,
+    agent: Agent,
+    provider: str,
+    address: str,
+    server: dict[str, str | int],
+    password: str,
+) -> Mailbox:
+    """Test the login, then store the mailbox (password encrypted, server in the clear) and
+    start its workflow. Nothing is stored for a refused login."""
+    credentials = Credentials(refresh_token="", password=password, server=server)
+    await test_login(request, provider, credentials)
+    encrypted = cipher(request).encrypt_credentials(credentials)
+    mailbox, _fresh = await db(
+        request,
+        lambda s: mailboxes.connect(
+            s,
+            agent_id=agent.id,
+            provider=provider,
+            address=address,
+            credentials_encrypted=encrypted,
+            server=server,
+        ),
+    )
+    await _signal(request, mailbox, "reconnect")
+    return mailbox
+
+
+async def reconnect_with_password(
+    request: Request, agent: Agent, mailbox: Mailbox, password: str
+) -> Mailbox:
+    """The same test with a new password; every setting and the cursor kept, so mail that
+    arrived meanwhile is read from where the mailbox stopped."""
+    if mailbox.server is None:
+        raise ApiError(409, "not_reconnectable", "This mailbox has no server settings stored.")
+    credentials = Credentials(refresh_token="", password=password, server=mailbox.server)
+    await test_login(request, mailbox.provider, credentials)
+    encrypted = cipher(request).encrypt_credentials(credentials)
+
+    def save(session: Session) -> Mailbox:
+        row = mailboxes.get(session, agent.id, mailbox.id)
+        if row is None or row.status == MailboxStatus.DISCONNECTED:
+            raise ApiError(404, "not_found", "This mailbox was disconnected in the meantime.")
+        return mailboxes.reconnect(session, row, encrypted)
+
+    updated = await db(request, save)
+    await _signal(request, updated, "reconnect")
+    return updated
+
+
 async def change_settings(
     request: Request,
     agent: Agent,
@@ -220,11 +283,14 @@ __all__ = [
     "WrongAccount",
     "change_settings",
     "complete_consent",
+    "connect_with_password",
     "disconnect",
     "exchange_code",
     "owned",
     "poll_now",
+    "reconnect_with_password",
     "redirect_uri",
     "start_connect",
     "start_reconnect",
+    "test_login",
 ]

@@ -13,7 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from api.routes.mailboxes import ConnectRequest, MailboxPatch
+from api.routes.mailboxes import (
+    ConnectRequest,
+    MailboxPatch,
+    PasswordConnectRequest,
+    PasswordReconnectRequest,
+)
 from api.schemas import (
     BehaviourUpdate,
     Escalation,
@@ -124,8 +129,18 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
     "TicketPage": _object(
         {"items": {"type": "array", "items": _ref("Ticket")}, "next_cursor": _nullable(STRING)}
     ),
+    "ImapServer": _object(
+        {
+            "host": STRING,
+            "port": INT,
+            "security": {"enum": ["tls", "starttls", "none"]},
+            "username": STRING,
+            "folder": STRING,
+        }
+    ),
     "Mailbox": _object(
         {
+            "imap": _ref("ImapServer"),
             "id": STRING,
             "provider": {"enum": list(PROVIDERS)},
             "address": STRING,
@@ -144,7 +159,20 @@ RESPONSE_SCHEMAS: dict[str, Schema] = {
                     "last_notification_at": _nullable(DATETIME),
                 }
             ),
-        }
+        },
+        # "imap": only an IMAP mailbox has it (CONTRACT.md §7).
+        required=[
+            "id",
+            "provider",
+            "address",
+            "status",
+            "allowed_senders",
+            "poll_interval_seconds",
+            "last_polled_at",
+            "last_error",
+            "counts",
+            "push",
+        ],
     ),
     "MailboxList": _object({"items": {"type": "array", "items": _ref("Mailbox")}}),
     "LedgerEntry": _object(
@@ -266,6 +294,8 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "BehaviourUpdate": BehaviourUpdate,
     "TicketPatch": TicketPatch,
     "ConnectRequest": ConnectRequest,
+    "PasswordConnectRequest": PasswordConnectRequest,
+    "PasswordReconnectRequest": PasswordReconnectRequest,
     "MailboxPatch": MailboxPatch,
     "WebhookCreate": WebhookCreate,
     "WebhookPatch": WebhookPatch,
@@ -333,6 +363,13 @@ def _op(
         operation["requestBody"] = {"required": True, "content": {JSON: {"schema": _ref(body)}}}
     if parameters:
         operation["parameters"] = parameters
+    return operation
+
+
+def _either_body(operation: Schema, names: list[str], *, required: bool) -> Schema:
+    """A body that is one of several request models (OAuth or password providers)."""
+    schema = _ref(names[0]) if len(names) == 1 else {"oneOf": [_ref(n) for n in names]}
+    operation["requestBody"] = {"required": required, "content": {JSON: {"schema": schema}}}
     return operation
 
 
@@ -588,12 +625,24 @@ def _paths() -> dict[str, Schema]:
                 (),
                 tags=("mailboxes",),
             ),
-            "post": _op(
-                "Start connecting a mailbox: the provider's consent URL",
-                {201: _json(_ref("AuthorizationUrl"), "Send the browser there.")},
-                (503,),
-                body="ConnectRequest",
-                tags=("mailboxes",),
+            "post": _either_body(
+                _op(
+                    "Connect a mailbox: Gmail or Outlook answer their consent URL; IMAP tests "
+                    "the login and folder first and answers the Mailbox (or 422 with the code "
+                    "of what failed: imap_auth_failed, imap_unreachable, imap_tls_failed, "
+                    "imap_folder_missing, imap_plaintext_refused)",
+                    {
+                        201: _json(
+                            {"oneOf": [_ref("AuthorizationUrl"), _ref("Mailbox")]},
+                            "OAuth: send the browser there. IMAP: the connected mailbox.",
+                        )
+                    },
+                    (503,),
+                    body="ConnectRequest",
+                    tags=("mailboxes",),
+                ),
+                ["ConnectRequest", "PasswordConnectRequest"],
+                required=True,
             ),
         },
         "/api/v1/mailboxes/{mailbox_id}": {
@@ -615,11 +664,22 @@ def _paths() -> dict[str, Schema]:
         },
         "/api/v1/mailboxes/{mailbox_id}/reconnect": {
             "parameters": [MAILBOX_ID],
-            "post": _op(
-                "Reconnect: a consent URL that keeps every setting",
-                {200: _json(_ref("AuthorizationUrl"), "Send the browser there.")},
-                (404, 503),
-                tags=("mailboxes",),
+            "post": _either_body(
+                _op(
+                    "Reconnect, keeping every setting: OAuth answers a consent URL; IMAP takes "
+                    "the new password, tests it as a connect does and answers the Mailbox",
+                    {
+                        200: _json(
+                            {"oneOf": [_ref("AuthorizationUrl"), _ref("Mailbox")]},
+                            "OAuth: send the browser there. IMAP: the reconnected mailbox.",
+                        )
+                    },
+                    (404, 409, 503),
+                    body="PasswordReconnectRequest",
+                    tags=("mailboxes",),
+                ),
+                ["PasswordReconnectRequest"],
+                required=False,
             ),
         },
         "/api/v1/mailboxes/{mailbox_id}/poll": {

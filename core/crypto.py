@@ -71,4 +71,6 @@ class Cipher:
             access_token=data.get("access_token"),
             expires_at=datetime.fromisoformat(expires) if expires else None,
             scopes=tuple(data.get("scopes") or ()),
+            password=data.get("password"),
+            server=data.get("server"),
         )

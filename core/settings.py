@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     provider_ca_bundle: Path | None = None
     # Timeout for one provider HTTP request, in seconds.
     provider_timeout_seconds: float = Field(default=20.0, gt=0)
+    # IMAP (docs/providers.md): certificates are verified against the system's trust store and,
+    # when set, this CA file too (a self-hosted server's own CA).
+    imap_ca_file: Path | None = None
+    # Lets a mailbox connect with `security: "none"` (password in the clear): `deskclone dev`.
+    imap_allow_plaintext: bool = False
+    # One IMAP connection's connect, login and each command, in seconds.
+    imap_timeout_seconds: float = Field(default=30.0, gt=0)
     # How far back the first sync of a newly connected mailbox reaches.
     initial_import_days: int = Field(default=7, ge=0)
     # How long an OAuth `state` stays usable.

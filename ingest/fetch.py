@@ -131,6 +131,7 @@ def inbound_row(message: RawMessage) -> NewInbound:
         subject=email.subject,
         received_at=message.received_at or email.date,
         raw=message.raw,
+        size=message.size,
     )
 
 

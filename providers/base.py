@@ -26,6 +26,7 @@ __all__ = [
     "AuthExpired",
     "Credentials",
     "CursorExpired",
+    "LoginRefused",
     "MailboxProvider",
     "ProviderError",
     "ProviderInfo",
@@ -76,6 +77,17 @@ class PushRefused(ProviderError):
     kind = "push_refused"
 
 
+class LoginRefused(Exception):
+    """A password provider's login test failed: `code` names what failed for the API (422),
+    `words` say what a person can do about it. Nothing is stored."""
+
+    def __init__(self, code: str, words: str, field: str | None = None) -> None:
+        super().__init__(words)
+        self.code = code
+        self.words = words
+        self.field = field  # the connect form's field it concerns, if one
+
+
 class CursorExpired(ProviderError):
     """The sync cursor is too old. Providers handle this inside `fetch_page` by catching up;
     it is public so tests and callers can name it."""
@@ -87,6 +99,10 @@ class RawMessage:
     provider_thread_id: str | None
     raw: bytes
     received_at: datetime | None = None
+    # The whole message's size when `raw` holds only its header: a provider that can tell the
+    # size first hands over an oversized message undownloaded, and the filters skip it
+    # (`too_large`) by this size. None: `raw` is the whole message.
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -103,10 +119,13 @@ class SyncPage:
     retry_after: float | None = None
 
 
-CursorKind = Literal["gmail_history", "graph_delta"]
+CursorKind = Literal["gmail_history", "graph_delta", "imap_uid"]
 # "imap_idle": a connection the worker holds (api/idle_supervisor.py), not a callback: the
 # workflow keeps no watch for it and learns its state from the supervisor.
 PushKind = Literal["gmail_watch", "graph_subscription", "imap_idle"]
+# How a person connects a mailbox: an OAuth consent in the browser, or a server and a password
+# typed into a form, tested before anything is stored.
+SignIn = Literal["oauth", "password"]
 
 
 @dataclass(frozen=True)
@@ -116,8 +135,8 @@ class ProviderInfo:
     company: str  # who the person signs in with: "Google"
     connect_label: str  # the Sources button (CONTRACT.md §2)
     scopes: tuple[str, ...]  # what the consent asks for: read-only, always
-    # The sign-in flow: `new_pkce_pair`, `authorization_url`, `exchange_code`.
-    oauth_module: str
+    # The sign-in flow: `new_pkce_pair`, `authorization_url`, `exchange_code` (OAuth only).
+    oauth_module: str | None
     client: str  # "module:Class", built with (settings, credentials)
     # "module:function" closing the connections the provider's clients share in a process.
     shared_connections: str
@@ -126,9 +145,20 @@ class ProviderInfo:
     # The provider sends at most one notification per this many seconds per mailbox and drops
     # the rest (Gmail: one a second); 0: it drops none.
     push_min_interval_seconds: float = 0.0
+    sign_in: SignIn = "oauth"
+    # A password provider's login test (`check(settings, credentials)`, raising
+    # `LoginRefused`): run before a mailbox is stored or reconnected.
+    login_module: str | None = None
 
     def oauth(self) -> ModuleType:
+        if self.oauth_module is None:
+            raise ValueError(f"{self.label} signs in with a password, not OAuth")
         return importlib.import_module(self.oauth_module)
+
+    def login(self) -> ModuleType:
+        if self.login_module is None:
+            raise ValueError(f"{self.label} signs in with OAuth, not a password")
+        return importlib.import_module(self.login_module)
 
     def build(self, settings: Settings, credentials: Credentials) -> MailboxProvider:
         make: Callable[[Settings, Credentials], MailboxProvider] = _named(self.client)
@@ -141,6 +171,10 @@ class ProviderInfo:
             _named(self.shared_connections)()
 
     def auth_expired_words(self) -> str:
+        if self.sign_in == "password":
+            return (
+                f"{self.company} refused the password. Click Reconnect and enter the current one."
+            )
         return (
             f"{self.company} no longer accepts this connection. Click Reconnect to sign in again."
         )

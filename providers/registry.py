@@ -8,10 +8,12 @@ workflow sandbox never load a library they do not need.
 from __future__ import annotations
 
 from core.settings import Settings
-from providers import gmail, outlook
+from providers import gmail, imap, outlook
 from providers.base import Credentials, MailboxProvider, ProviderInfo
 
-PROVIDERS: dict[str, ProviderInfo] = {info.name: info for info in (gmail.INFO, outlook.INFO)}
+PROVIDERS: dict[str, ProviderInfo] = {
+    info.name: info for info in (gmail.INFO, outlook.INFO, imap.INFO)
+}
 
 
 def provider_info(name: str) -> ProviderInfo:

@@ -25,6 +25,7 @@ class NewInbound:
     subject: str
     received_at: datetime | None
     raw: bytes
+    size: int | None = None  # the whole message's, when `raw` is only its header
 
 
 def insert_new(
@@ -48,7 +49,7 @@ def insert_new(
             "from_name": r.from_name and r.from_name[:200],
             "subject": r.subject[:998],
             "received_at": r.received_at,
-            "size": len(r.raw),
+            "size": len(r.raw) if r.size is None else r.size,
             "raw": r.raw,
             "outcome": Outcome.PENDING,
             "created_at": now,

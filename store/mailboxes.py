@@ -45,7 +45,13 @@ def find_by_address(session: Session, agent_id: str, provider: str, address: str
 
 
 def connect(
-    session: Session, *, agent_id: str, provider: str, address: str, credentials_encrypted: str
+    session: Session,
+    *,
+    agent_id: str,
+    provider: str,
+    address: str,
+    credentials_encrypted: str,
+    server: dict[str, str | int] | None = None,
 ) -> tuple[Mailbox, bool]:
     """Create the mailbox, or bring back a disconnected one with its settings and history.
 
@@ -62,6 +68,8 @@ def connect(
     mailbox.status = MailboxStatus.ACTIVE
     mailbox.last_error = None
     mailbox.credentials_encrypted = credentials_encrypted
+    if server is not None:
+        mailbox.server = server
     mailbox.updated_at = utcnow()
     session.add(mailbox)
     session.flush()

@@ -216,7 +216,7 @@ class WebhookDelivery(SQLModel, table=True):
 
 
 class Mailbox(SQLModel, table=True):
-    """A connected Gmail or Outlook mailbox. Disconnecting keeps the row (and its tickets)."""
+    """A connected mailbox (Gmail, Outlook, IMAP). Disconnecting keeps the row (and its tickets)."""
 
     __tablename__ = "mailboxes"
     __table_args__ = (
@@ -236,6 +236,8 @@ class Mailbox(SQLModel, table=True):
     cursor: str | None = Field(default=None, sa_type=sa.Text)
     # Fernet token of the provider credentials (refresh token and all); never stored plain.
     credentials_encrypted: str | None = Field(default=None, sa_type=sa.Text)
+    # A password provider's server (IMAP: host, port, security, username, folder); no secret.
+    server: dict[str, str | int] | None = Field(default=None, sa_type=sa.JSON)
     last_polled_at: datetime | None = _ts(default=None, nullable=True)
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     # Push (CONTRACT.md §5): kept by the mailbox's workflow; notifications are only hints.

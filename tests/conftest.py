@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,6 +27,7 @@ from core.temporal import (
     temporal_cli_path,
     test_server_path,
 )
+from emulator.dovecot import Dovecot
 from store import agents
 from store.db import make_engine, transaction
 from store.migrate import upgrade
@@ -120,3 +123,26 @@ async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
 
 def unique_task_queue() -> str:
     return f"test-{uuid.uuid4()}"
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """A real Dovecot for the whole session (emulator/dovecot.py), in a directory of its own under
+    the system temp dir (pytest's own temp dirs are closed to Dovecot's unprivileged processes).
+    Tests keep apart by user: each makes its own with `dovecot_user`."""
+    root = Path(tempfile.mkdtemp(prefix="deskclone-dovecot-"))
+    server = Dovecot(root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot_user(dovecot: Dovecot) -> tuple[str, str]:
+    """A fresh account on the session's Dovecot: (user name, password)."""
+    name, password = f"u{uuid.uuid4().hex[:12]}", secrets.token_urlsafe(12)
+    dovecot.add_user(name, password)
+    return name, password

@@ -79,7 +79,7 @@ async def _sources_page(
         status_code=status_code,
         section="sources",
         tab="mailboxes",
-        connect_providers=list(PROVIDERS.values()),
+        connect_providers=[p for p in PROVIDERS.values() if p.sign_in == "oauth"],
         cards=cards,
         notice=notice,
         connect_error=connect_error,

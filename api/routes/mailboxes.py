@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, JsonValue, StrictInt, field_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -18,24 +18,58 @@ from api.schemas import iso, parse
 from domain import poll_interval
 from domain.outcomes import MailboxStatus, Outcome, PushState
 from domain.senders import parse_allowed_senders
-from providers.registry import PROVIDERS
+from providers.registry import PROVIDERS, provider_info
 from store import ledger, mailboxes
 from store.models import Agent, InboundMessage, Mailbox
 from workflows.mailbox_state import MailboxState
 
+OAUTH_PROVIDERS: list[JsonValue] = [n for n, info in PROVIDERS.items() if info.sign_in == "oauth"]
+
 
 class ConnectRequest(BaseModel):
+    """A mailbox connected through its provider's OAuth consent."""
+
     model_config = ConfigDict(extra="forbid")
 
-    provider: str = Field(json_schema_extra={"enum": list(PROVIDERS)})
+    provider: str = Field(json_schema_extra={"enum": OAUTH_PROVIDERS})
     login_hint: EmailStr | None = None
 
     @field_validator("provider")
     @classmethod
     def _known(cls, value: str) -> str:
-        if value not in PROVIDERS:
+        if value not in OAUTH_PROVIDERS:
             raise ValueError(f"must be one of: {', '.join(PROVIDERS)}")
         return value
+
+
+class PasswordConnectRequest(BaseModel):
+    """CONTRACT.md §7: a mailbox on any mail server, reached with a password."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str
+    address: EmailStr
+    host: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[^\s/:@]+$")]
+    port: Annotated[StrictInt, Field(ge=1, le=65535)]
+    security: Literal["tls", "starttls", "none"]
+    username: Annotated[str, Field(min_length=1, max_length=320)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+    folder: Annotated[str, Field(min_length=1, max_length=255)] = "INBOX"
+
+    def server(self) -> dict[str, str | int]:
+        return {
+            "host": self.host.strip().lower(),
+            "port": self.port,
+            "security": self.security,
+            "username": self.username,
+            "folder": self.folder,
+        }
+
+
+class PasswordReconnectRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
 
 
 class MailboxPatch(BaseModel):
@@ -66,6 +100,8 @@ def mailbox_json(
         "last_polled_at": last_polled,
         "last_error": mailbox.last_error,
         "push": push_json(mailbox),
+        # A password provider's server settings (CONTRACT.md §7: "imap"); never the password.
+        **({mailbox.provider: mailbox.server} if mailbox.server is not None else {}),
         # Ledger outcomes are per email; the contract counts tickets.
         "counts": {
             "tickets_created": counts.get(Outcome.TICKET_CREATED, 0),
@@ -89,9 +125,25 @@ def push_json(mailbox: Mailbox) -> dict[str, Any]:
     }
 
 
+def _signs_in_with_password(provider: object) -> bool:
+    return (
+        isinstance(provider, str)
+        and provider in PROVIDERS
+        and (provider_info(provider).sign_in == "password")
+    )
+
+
 async def connect_mailbox(request: Request) -> JSONResponse:
     agent = await require_agent(request)
-    body = parse(ConnectRequest, await json_body(request))
+    raw = await json_body(request)
+    if isinstance(raw, dict) and _signs_in_with_password(raw.get("provider")):
+        form = parse(PasswordConnectRequest, raw)
+        mailbox = await mailbox_service.connect_with_password(
+            request, agent, form.provider, str(form.address), form.server(), form.password
+        )
+        counts = await _counts(request, [mailbox.id])
+        return JSONResponse(mailbox_json(mailbox, counts[mailbox.id]), status_code=201)
+    body = parse(ConnectRequest, raw)
     url = await mailbox_service.start_connect(request, agent, body.provider, body.login_hint)
     return JSONResponse({"authorization_url": url}, status_code=201)
 
@@ -166,6 +218,13 @@ async def patch_mailbox(request: Request) -> JSONResponse:
 async def reconnect_mailbox(request: Request) -> JSONResponse:
     agent = await require_agent(request)
     mailbox = await _owned(request, agent)
+    if _signs_in_with_password(mailbox.provider):
+        form = parse(PasswordReconnectRequest, await json_body(request))
+        updated = await mailbox_service.reconnect_with_password(
+            request, agent, mailbox, form.password
+        )
+        counts = await _counts(request, [updated.id])
+        return JSONResponse(mailbox_json(updated, counts[updated.id]))
     url = await mailbox_service.start_reconnect(request, agent, mailbox)
     return JSONResponse({"authorization_url": url})
 

@@ -27,7 +27,7 @@ def _problem(request: Request, status: int, title: str, detail: str) -> Response
 
 async def callback(request: Request) -> Response:
     provider = request.path_params["provider"]
-    if provider not in PROVIDERS:
+    if provider not in PROVIDERS or PROVIDERS[provider].sign_in != "oauth":
         return _problem(request, 404, "Unknown provider", f"There is no {provider} sign-in here.")
     name = PROVIDERS[provider].company
     params = request.query_params

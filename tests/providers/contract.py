@@ -12,15 +12,20 @@ provider's own API through its real client library, as in production.
 
 from __future__ import annotations
 
+import imaplib
+import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import httpx
+import pytest
 
 from core.settings import Settings
+from emulator.dovecot import Dovecot
 from emulator.server import RunningEmulator
 from providers.base import Credentials
+from providers.imap.client import message_key
 from tests.emulator.support import make_message
 from tests.providers.conftest import OLIVE, connect_outlook, outlook_settings
 from tests.providers.support import ANN, connect, provider_settings
@@ -45,10 +50,15 @@ class ProviderDriver(ABC):
     #: first sync, a catch-up after an expired cursor). True only where the provider's
     #: module doc tells its caller so, whose ledger then absorbs it (the suite checks).
     listing_may_repeat: ClassVar[bool]
+    #: Whether the provider names threads (IMAP has no thread ids: ingest threads by headers).
+    has_thread_ids: ClassVar[bool] = True
+    #: Whether a throttling answer says when to come back (HTTP's Retry-After; IMAP has none).
+    tells_retry_after: ClassVar[bool] = True
 
-    def __init__(self, emulator: RunningEmulator, control: httpx.Client) -> None:
-        self.emulator = emulator
-        self.control = control
+    @classmethod
+    def create(cls, request: pytest.FixtureRequest) -> Self:
+        """The driver, with the fixtures its world needs."""
+        raise NotImplementedError
 
     @property
     @abstractmethod
@@ -79,6 +89,11 @@ class ProviderDriver(ABC):
     def fail_next_request(self, status: int) -> None:
         """The provider's next API request answers `status` (a 5xx)."""
 
+    def end_faults(self) -> None:
+        """A fault set up above stops (the emulator's faults stop by themselves after one
+        request; a real server's last until they are ended)."""
+        return None
+
     def message(self, **fields: Any) -> bytes:
         """A message to this mailbox (`tests.emulator.support.make_message` fields)."""
         fields.setdefault("to", self.address)
@@ -87,6 +102,14 @@ class ProviderDriver(ABC):
 
 class EmulatedDriver(ProviderDriver):
     """A provider the emulator plays: mail, revocation and faults through its control API."""
+
+    def __init__(self, emulator: RunningEmulator, control: httpx.Client) -> None:
+        self.emulator = emulator
+        self.control = control
+
+    @classmethod
+    def create(cls, request: pytest.FixtureRequest) -> Self:
+        return cls(request.getfixturevalue("emulator"), request.getfixturevalue("control"))
 
     def create_mailbox(self) -> None:
         answer = self.control.post(
@@ -160,4 +183,80 @@ class OutlookDriver(EmulatedDriver):
         assert answer.status_code == 200, answer.text
 
 
-DRIVERS: tuple[type[ProviderDriver], ...] = (GmailDriver, OutlookDriver)
+class ImapDriver(ProviderDriver):
+    """A real Dovecot (emulator/dovecot.py), a fresh account per test, reached over implicit
+    TLS verified against the server's own CA file, as a self-hosted server is."""
+
+    name = "imap"
+    address = "support@imap.example"
+    listing_may_repeat = True  # a renumbered folder (UIDVALIDITY) is listed again
+    has_thread_ids = False
+    tells_retry_after = False
+
+    def __init__(self, dovecot: Dovecot) -> None:
+        self.dovecot = dovecot
+        self.user = f"contract-{secrets.token_hex(4)}"
+        self.password = secrets.token_urlsafe(12)
+        self._hogs: list[imaplib.IMAP4] = []
+        self._stopped = False
+
+    @classmethod
+    def create(cls, request: pytest.FixtureRequest) -> Self:
+        driver = cls(request.getfixturevalue("dovecot"))
+        request.addfinalizer(driver.end_faults)
+        return driver
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(imap_ca_file=self.dovecot.ca_file, imap_timeout_seconds=5)
+
+    def connect(self) -> Credentials:
+        self.dovecot.add_user(self.user, self.password)
+        server: dict[str, str | int] = {
+            "host": "localhost",  # the name on the certificate
+            "port": self.dovecot.tls_port,
+            "security": "tls",
+            "username": self.user,
+            "folder": "INBOX",
+        }
+        return Credentials(refresh_token="", password=self.password, server=server)
+
+    def deliver(self, raw: bytes) -> Delivered:
+        self.dovecot.append(self.user, raw)
+        # The provider's id for a message is its Message-ID (a hash of it where it has none).
+        return Delivered(message_key(raw, raw), None)
+
+    def expire_cursor(self) -> None:
+        # The server renumbers the folder, as after a restore or a migration.
+        self.dovecot.set_uid_validity(self.user, self.dovecot.uid_validity(self.user) + 1000)
+
+    def revoke_access(self) -> None:
+        # The password changes on the server: the stored one no longer logs in.
+        self.dovecot.set_password(self.user, secrets.token_urlsafe(12))
+
+    def throttle_next_request(self, retry_after: int) -> None:
+        # Every connection the server allows this user from here is taken.
+        while True:
+            conn = imaplib.IMAP4(self.dovecot.host, self.dovecot.port)
+            try:
+                conn.login(self.user, self.password)
+            except imaplib.IMAP4.error:
+                conn.shutdown()
+                return
+            self._hogs.append(conn)
+
+    def fail_next_request(self, status: int) -> None:
+        # The server goes away (an IMAP server has no 5xx: it is down or drops the line).
+        self.dovecot.stop()
+        self._stopped = True
+
+    def end_faults(self) -> None:
+        for conn in self._hogs:
+            conn.logout()
+        self._hogs.clear()
+        if self._stopped:
+            self.dovecot.start()
+            self._stopped = False
+
+
+DRIVERS: tuple[type[ProviderDriver], ...] = (GmailDriver, OutlookDriver, ImapDriver)
