@@ -27,7 +27,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -56,8 +56,8 @@ NO_IDLE_RECHECK_SECONDS = 3600.0
 # How long a Temporal signal may take before the notice is given up (the safety net covers).
 SIGNAL_TIMEOUT_SECONDS = 10.0
 
-# How a watcher reaches its server, from the mailbox id and its decrypted credentials token.
-AccountReader = Callable[[str, str], idle.IdleAccount]
+# How a watcher reaches its server, from its mailbox's encrypted credentials.
+AccountReader = Callable[[str], idle.IdleAccount]
 
 
 def lock_key(mailbox_id: str) -> int:
@@ -74,14 +74,15 @@ def backoff_seconds(attempt: int, ceiling: float, rand: Callable[[], float]) -> 
 
 
 @dataclass
-class _Watcher:
+class Watcher:
     token: str  # the credentials it logs in with: new ones (Reconnect) restart it
     task: asyncio.Task[None]
     state: PushState | None = None
     # No login again before this (loop time): inf after a refused login, until Reconnect.
     parked_until: float | None = None
-    connections: int = 0
-    notices: int = field(default=0)
+    connections: int = 0  # IDLE sessions that went live
+    notices: int = 0  # EXISTS passed on as poll_now
+    renewals: int = 0  # IDLE commands ended and issued again on the same connection
 
 
 class IdleSupervisor:
@@ -96,7 +97,7 @@ class IdleSupervisor:
         self._settings = settings
         self._engine = engine
         self._account_of = account_of
-        self._watchers: dict[str, _Watcher] = {}
+        self._watchers: dict[str, Watcher] = {}
         self._rand = random.Random()
         self._ring = asyncio.Event()
 
@@ -107,7 +108,11 @@ class IdleSupervisor:
         return {key: w.state for key, w in self._watchers.items() if not w.task.done()}
 
     def connections(self) -> int:
+        """Watchers whose IDLE connection is live."""
         return sum(1 for w in self._watchers.values() if w.state == PushState.LIVE)
+
+    def watcher(self, mailbox_id: str) -> Watcher | None:
+        return self._watchers.get(mailbox_id)
 
     # --- the loop ---
 
@@ -172,7 +177,7 @@ class IdleSupervisor:
             fresh = await _take_locks(session, fresh)
         for key in fresh:
             token = wanted[key]
-            self._watchers[key] = _Watcher(token, asyncio.create_task(self._watch(key, token)))
+            self._watchers[key] = Watcher(token, asyncio.create_task(self._watch(key, token)))
 
     def _read(self) -> list[mailboxes.Watchable]:
         with transaction(self._engine) as session:
@@ -205,7 +210,7 @@ class IdleSupervisor:
         failures = 0
         loop = asyncio.get_running_loop()
         try:
-            account = await asyncio.to_thread(self._account_of, mailbox_id, token)
+            account = await asyncio.to_thread(self._account_of, token)
         except Exception as error:  # undecryptable, or not an IMAP account: nothing to hold
             log.warning("mailbox %s: cannot watch it (%s)", mailbox_id, error)
             await self._report(mailbox_id, token, PushState.FAILED, "cannot read its settings")
@@ -227,9 +232,14 @@ class IdleSupervisor:
             watcher.notices += 1
             await self._notify(mailbox_id)
 
+        def on_renewed() -> None:
+            watcher.renewals += 1
+
         while True:
             try:
-                await idle.watch(account, on_new_mail, on_live, settings.imap_idle_renew_seconds)
+                await idle.watch(
+                    account, on_new_mail, on_live, settings.imap_idle_renew_seconds, on_renewed
+                )
             except AuthExpired as error:
                 # The mailbox goes auth_expired through its own fetch; no login until Reconnect.
                 log.info("mailbox %s: IDLE login refused (%s); not watching", mailbox_id, error)
@@ -298,7 +308,7 @@ class IdleSupervisor:
             log.warning("mailbox %s: %s not signalled in time", mailbox_id, name)
 
 
-def _due(watcher: _Watcher, now: float) -> bool:
+def _due(watcher: Watcher, now: float) -> bool:
     """A watcher that ended may start again: at once if it died, later if it was parked."""
     return watcher.parked_until is None or now >= watcher.parked_until
 
@@ -328,20 +338,17 @@ async def _wait(stop: asyncio.Event, ring: asyncio.Event, seconds: float) -> Non
             waiting.cancel()
 
 
-def account_reader(cipher: Cipher | None) -> AccountReader:
-    """How a watcher learns its server and password (placeholder until the IMAP provider's
-    credentials are known: see `imap_account`)."""
+def account_reader(settings: Settings) -> AccountReader:
+    """How a watcher learns its server and password: the mailbox's credentials, decrypted
+    only in the watcher's own task (never logged, never in a Temporal payload)."""
+    cipher = Cipher.from_settings(settings) if settings.secret_key else None
 
-    def read(mailbox_id: str, token: str) -> idle.IdleAccount:
+    def read(token: str) -> idle.IdleAccount:
         if cipher is None:
             raise RuntimeError("DESKCLONE_SECRET_KEY is not set on this worker")
-        return imap_account(cipher.decrypt(token))
+        return idle.account(settings, cipher.decrypt_credentials(token))
 
     return read
-
-
-def imap_account(plain: bytes) -> idle.IdleAccount:
-    raise NotImplementedError
 
 
 @asynccontextmanager
@@ -349,8 +356,7 @@ async def idle_watching(
     client: Client, settings: Settings, engine: Engine
 ) -> AsyncIterator[IdleSupervisor]:
     """The supervisor for the life of the block; its watchers log out when it ends."""
-    cipher = Cipher.from_settings(settings) if settings.secret_key else None
-    supervisor = IdleSupervisor(client, settings, engine, account_reader(cipher))
+    supervisor = IdleSupervisor(client, settings, engine, account_reader(settings))
     stop = asyncio.Event()
     task = asyncio.create_task(supervisor.run(stop))
     try:

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 
 import aioimaplib
 
-from providers.base import AuthExpired, Throttled, Transient
+from core.settings import Settings
+from providers.base import AuthExpired, Credentials, Throttled, Transient
+from providers.imap.server import ImapServer
 
 # Waits for one command's answer (login, EXAMINE, the answer to DONE).
 COMMAND_TIMEOUT = 30.0
@@ -35,7 +37,7 @@ class IdleAccount:
     username: str
     password: str
     folder: str = "INBOX"
-    ca_pem: str | None = None  # a self-hosted server's CA, else the system's
+    ca_file: str | None = None  # a self-hosted server's CA, beside the system's
 
 
 class NoIdle(Exception):
@@ -47,10 +49,12 @@ async def watch(
     on_new_mail: Callable[[], Awaitable[None]],
     on_live: Callable[[], Awaitable[None]],
     renew_seconds: float,
+    on_renewed: Callable[[], None] | None = None,
 ) -> None:
     """Hold IDLE on the folder until the connection ends (then `Transient`) or the task is
     cancelled. `on_live` runs once IDLE is accepted; `on_new_mail` on each EXISTS. IDLE is
-    ended and issued again every `renew_seconds` (servers drop an IDLE after 30 minutes)."""
+    ended and issued again every `renew_seconds` (servers drop an IDLE after 30 minutes);
+    `on_renewed` after each IDLE the server closed with OK."""
     lost = asyncio.Event()
     client = await _open(account, lost)
     try:
@@ -66,6 +70,8 @@ async def watch(
         while True:  # ends by an exception (the connection) or cancellation (the caller)
             await _idle_round(client, lost, on_new_mail, renew_seconds, first)
             first = None
+            if on_renewed is not None:
+                on_renewed()
     finally:
         await _close(client)
 
@@ -177,9 +183,12 @@ async def _log_in(client: aioimaplib.IMAP4, account: IdleAccount) -> None:
     except (OSError, TimeoutError, aioimaplib.AioImapException) as error:
         raise Transient(f"login: {error}") from error
     if answer.result == "OK":
-        # Some servers announce more after login; ask where the login answer did not say.
-        if not client.has_capability("IDLE"):
+        # What the server offers may change at login (RFC 3501 §7.2.1): ask again, rather
+        # than trust aioimaplib's union of the greeting's and the login's.
+        try:
             await asyncio.wait_for(client.protocol.capability(), COMMAND_TIMEOUT)
+        except (OSError, TimeoutError, aioimaplib.AioImapException) as error:
+            raise Transient(f"CAPABILITY: {error}") from error
         return
     words = _words(answer)
     upper = words.upper()
@@ -194,8 +203,30 @@ async def _log_in(client: aioimaplib.IMAP4, account: IdleAccount) -> None:
 
 
 def _tls_context(account: IdleAccount) -> ssl.SSLContext:
-    context = ssl.create_default_context(cadata=account.ca_pem)
+    """As the fetch's (`server.tls_context`): certificates verified, host names checked."""
+    context = ssl.create_default_context()
+    if account.ca_file is not None:
+        context.load_verify_locations(cafile=account.ca_file)
     return context
+
+
+def account(settings: Settings, credentials: Credentials) -> IdleAccount:
+    """The watcher's view of a mailbox's credentials: the server the fetch opens, and its
+    password. A plaintext server is watched only where plaintext is allowed, as it is read."""
+    if credentials.server is None or credentials.password is None:
+        raise ValueError("not an IMAP mailbox's credentials")
+    server = ImapServer.from_dict(credentials.server)
+    if server.security == "none" and not settings.imap_allow_plaintext:
+        raise ValueError("plaintext IMAP is not allowed (DESKCLONE_IMAP_ALLOW_PLAINTEXT)")
+    return IdleAccount(
+        host=server.host,
+        port=server.port,
+        security=server.security,
+        username=server.username,
+        password=credentials.password,
+        folder=server.folder,
+        ca_file=str(settings.imap_ca_file) if settings.imap_ca_file else None,
+    )
 
 
 async def _close(client: aioimaplib.IMAP4) -> None:
