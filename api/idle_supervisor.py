@@ -118,6 +118,7 @@ class IdleSupervisor:
 
     async def run(self, stop: asyncio.Event) -> None:
         if not self._settings.imap_idle:
+            await self._all_off()
             await stop.wait()
             return
         try:
@@ -134,6 +135,17 @@ class IdleSupervisor:
                     await _wait(stop, self._ring, 1.0)
         finally:
             await self._stop_all()
+
+    async def _all_off(self) -> None:
+        """Watching turned off (`DESKCLONE_IMAP_IDLE=0`): no mailbox may go on saying `live`,
+        or it would poll only at the safety interval with nobody watching."""
+        try:
+            for found in await asyncio.to_thread(self._read):
+                if found.push_state != PushState.OFF:
+                    key, token = found.mailbox_id, found.credentials_encrypted
+                    await self._report(key, token, PushState.OFF, None)
+        except Exception as error:  # the database away: the workflows' safety net still polls
+            log.warning("IMAP IDLE off: mailbox states not reset (%s)", error)
 
     def rescan(self) -> None:
         """Read the mailboxes again now (tests; SQLite has no NOTIFY)."""

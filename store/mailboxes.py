@@ -180,19 +180,20 @@ def ring_watchers(session: Session, mailbox: Mailbox) -> None:
 class Watchable:
     mailbox_id: str
     credentials_encrypted: str
+    push_state: PushState
 
 
 def watchable(session: Session, provider: str) -> list[Watchable]:
     """Every active mailbox of the provider that has credentials: what the IDLE supervisor
     watches (an expired or disconnected one is left alone until Reconnect)."""
     rows = session.exec(
-        select(Mailbox.id, Mailbox.credentials_encrypted).where(
+        select(Mailbox.id, Mailbox.credentials_encrypted, Mailbox.push_state).where(
             Mailbox.provider == provider,
             Mailbox.status == MailboxStatus.ACTIVE,
             col(Mailbox.credentials_encrypted).is_not(None),
         )
     ).all()
-    return [Watchable(mailbox_id, token) for mailbox_id, token in rows if token]
+    return [Watchable(key, token, PushState(state)) for key, token, state in rows if token]
 
 
 def record_watch(
