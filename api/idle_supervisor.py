@@ -25,7 +25,7 @@ import asyncio
 import hashlib
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +55,8 @@ SQLITE_RESCAN_SECONDS = 1.0
 NO_IDLE_RECHECK_SECONDS = 3600.0
 # How long a Temporal signal may take before the notice is given up (the safety net covers).
 SIGNAL_TIMEOUT_SECONDS = 10.0
+# A workflow not found is asked once more this much later (it may be starting).
+NOT_FOUND_RETRY_SECONDS = 2.0
 
 # How a watcher reaches its server, from its mailbox's encrypted credentials.
 AccountReader = Callable[[str], idle.IdleAccount]
@@ -100,6 +102,7 @@ class IdleSupervisor:
         self._watchers: dict[str, Watcher] = {}
         self._rand = random.Random()
         self._ring = asyncio.Event()
+        self._errands: set[asyncio.Task[None]] = set()
 
     # --- what tests and the benchmark read ---
 
@@ -182,7 +185,12 @@ class IdleSupervisor:
             if wanted.get(key) != w.token or (w.task.done() and _due(w, now))
         ]
         for key in gone:
+            watcher = self._watchers[key]
             await self._stop(key, session)
+            if key not in wanted and watcher.state in (PushState.LIVE, PushState.FAILED):
+                # Expired or disconnected: its push is off until Reconnect (say so, or the
+                # workflow and its search attribute would go on saying `live`).
+                self._spawn(self._left(key))
         room = self._settings.imap_idle_max_per_worker - len(self._watchers)
         fresh = [key for key in wanted if key not in self._watchers][: max(room, 0)]
         if session is not None and fresh:
@@ -204,13 +212,28 @@ class IdleSupervisor:
             await session.execute("SELECT pg_advisory_unlock(%s)", (lock_key(key),))
 
     async def _stop_all(self) -> None:
-        watchers = list(self._watchers.values())
+        tasks = [watcher.task for watcher in self._watchers.values()] + list(self._errands)
         self._watchers.clear()
-        for watcher in watchers:
-            watcher.task.cancel()
-        for watcher in watchers:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with suppress(asyncio.CancelledError, Exception):
-                await watcher.task
+                await task
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Work that must not hold up the read loop (a signal may wait for its workflow)."""
+        task = asyncio.create_task(work)
+        self._errands.add(task)
+        task.add_done_callback(self._errands.discard)
+
+    async def _left(self, mailbox_id: str) -> None:
+        await asyncio.to_thread(self._clear, mailbox_id)
+        event = PushEvent("state", PushState.OFF, None, self._settings.push_safety_poll_seconds)
+        await self._signal(mailbox_id, "push_event", event)
+
+    def _clear(self, mailbox_id: str) -> None:
+        with transaction(self._engine) as session:
+            mailboxes.clear_watch(session, mailbox_id)
 
     # --- one mailbox ---
 
@@ -310,14 +333,23 @@ class IdleSupervisor:
             mailboxes.note_notifications(session, [mailbox_id], at)
 
     async def _signal(self, mailbox_id: str, name: str, arg: Any) -> None:
+        """Best effort: a lost notice costs a poll's delay (the safety net), never mail. A
+        workflow not found may be one the API is starting this moment (a fresh connect
+        rings the supervisor as soon as the row is stored): asked once more shortly."""
         handle = self._client.get_workflow_handle(mailbox_workflow_id(mailbox_id))
-        try:
-            await asyncio.wait_for(handle.signal(name, arg), SIGNAL_TIMEOUT_SECONDS)
-        except RPCError as error:
-            if error.status != RPCStatusCode.NOT_FOUND:
-                log.warning("mailbox %s: %s not signalled (%s)", mailbox_id, name, error)
-        except TimeoutError:
-            log.warning("mailbox %s: %s not signalled in time", mailbox_id, name)
+        for attempt in range(2):
+            try:
+                await asyncio.wait_for(handle.signal(name, arg), SIGNAL_TIMEOUT_SECONDS)
+                return
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:
+                    log.warning("mailbox %s: %s not signalled (%s)", mailbox_id, name, error)
+                    return
+                if attempt == 0:
+                    await asyncio.sleep(NOT_FOUND_RETRY_SECONDS)
+            except TimeoutError:
+                log.warning("mailbox %s: %s not signalled in time", mailbox_id, name)
+                return
 
 
 def _due(watcher: Watcher, now: float) -> bool:

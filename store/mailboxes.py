@@ -217,6 +217,15 @@ def record_watch(
     return bool(getattr(done, "rowcount", 0))
 
 
+def clear_watch(session: Session, mailbox_id: str) -> None:
+    """A watched mailbox that expired or was disconnected: its push is off until Reconnect."""
+    session.execute(
+        sa.update(Mailbox)
+        .where(col(Mailbox.id) == mailbox_id, col(Mailbox.status) != MailboxStatus.ACTIVE)
+        .values(push_state=PushState.OFF, push_error=None)
+    )
+
+
 def _clear_push(mailbox: Mailbox) -> None:
     mailbox.push_state = PushState.OFF
     mailbox.push_id = mailbox.push_expires_at = mailbox.push_secret_encrypted = None

@@ -14,7 +14,7 @@ import signal
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -160,10 +160,13 @@ async def test_a_dropped_idle_connection_reconnects_and_loses_nothing(
     assert (await mailbox_now(idle_api, mailbox))["push"]["state"] == "live"
 
 
-def kill_sessions(server: Dovecot) -> int:
-    """SIGKILL the imap processes serving this Dovecot's sessions (as a crash would)."""
-    title = f"dovecot-deskclone-{server.port}/imap".encode()
-    killed = 0
+def crash(server: Dovecot) -> None:
+    """The server dies at once, as in a power cut: SIGKILL its master and every process of its
+    instance (a graceful stop answers logins oddly while it shuts down, and leaves sessions)."""
+    master = server.pid
+    assert master is not None
+    os.kill(master, signal.SIGKILL)
+    title = f"dovecot-deskclone-{server.port}/".encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -171,10 +174,10 @@ def kill_sessions(server: Dovecot) -> int:
             command = (entry / "cmdline").read_bytes().split(b"\0")[0]
         except OSError:
             continue
-        if command == title:
-            os.kill(int(entry.name), signal.SIGKILL)
-            killed += 1
-    return killed
+        if command.startswith(title):
+            with suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGKILL)
+    server.stop()  # reaps the master; the ports are closed with their processes
 
 
 @contextmanager
@@ -207,9 +210,7 @@ async def test_push_state_goes_failed_while_the_server_is_down_and_live_again(
         mailbox = await hourly(idle_api, account)
         await push_state(idle_api, mailbox, "live")
 
-        server.stop()
-        # The master's stop leaves the imap process serving a session running: end it too.
-        kill_sessions(server)
+        crash(server)
         await push_state(idle_api, mailbox, "failed")
         await workflow_says(dev_server_env, mailbox, "failed")
         assert (await mailbox_now(idle_api, mailbox))["status"] == "active"  # transient
@@ -265,3 +266,50 @@ async def test_the_watcher_stops_when_the_mailbox_is_disconnected(
 
 async def _who(account: Account) -> str:
     return account.dovecot.doveadm("who", account.user)
+
+
+def refused_logins(account: Account) -> int:
+    log = account.dovecot.log_file.read_text(errors="replace")
+    return sum(
+        1 for line in log.splitlines() if "auth failed" in line and f"<{account.user}>" in line
+    )
+
+
+async def test_a_refused_idle_login_stops_the_watch_until_reconnect(
+    idle_api: Api, account: Account, supervisor: IdleSupervisor, dev_server_env: WorkflowEnvironment
+) -> None:
+    mailbox = await hourly(idle_api, account)
+    await push_state(idle_api, mailbox, "live")
+
+    # The password changes on the server and the IDLE session is cut: the watch's login is
+    # refused, its `failed` wakes a poll, and the poll's refused login expires the mailbox.
+    account.dovecot.set_password(account.user, "changed-on-the-server")
+    account.dovecot.doveadm("kick", account.user)
+    expired = await until(
+        lambda: mailbox_now(idle_api, mailbox),
+        lambda m: m["status"] == "auth_expired",
+        timeout=PROMPT,
+    )
+    assert expired["push"]["state"] == "off"
+    await workflow_says(dev_server_env, mailbox, "off")
+
+    async def watching() -> bool:
+        return mailbox["id"] in supervisor.watched()
+
+    await until(watching, lambda still: not still, timeout=5)
+    refused = refused_logins(account)
+    assert refused >= 1
+    account.deliver(make_email(subject="Sent while expired"))
+    supervisor.rescan()
+    await until(watching, lambda still: not still, timeout=5)
+    assert refused_logins(account) == refused  # no login again with the old password
+
+    answer = await idle_api.client.post(
+        f"/api/v1/mailboxes/{mailbox['id']}/reconnect",
+        json={"password": "changed-on-the-server"},
+        headers=idle_api.auth,
+    )
+    assert answer.status_code == 200, answer.text
+    await push_state(idle_api, mailbox, "live")
+    made = await until(lambda: tickets(idle_api, mailbox), lambda found: len(found) == 1)
+    assert made[0]["title"] == "Sent while expired"
