@@ -60,7 +60,7 @@ def _raise_inotify_limit(needed: int) -> None:
 
 async def connect_all(facts: dict[str, Any], dovecot: Dovecot, count: int) -> list[Mailbox]:
     """M IMAP mailboxes stored as `connect_with_password` stores them, workflows started;
-    returns once every IDLE is live and every first poll done."""
+    returns once every IDLE is live."""
     settings = worker_settings(facts)
     engine = make_engine(settings.effective_database_url)
     cipher = Cipher.from_settings(settings)
@@ -94,9 +94,9 @@ async def connect_all(facts: dict[str, Any], dovecot: Dovecot, count: int) -> li
     while True:
         with transaction(engine) as session:
             found = session.exec(select(Mailbox).where(col(Mailbox.id).in_(ids))).all()
-            ready = sum(
-                1 for m in found if m.push_state == PushState.LIVE and m.last_polled_at is not None
-            )
+            # An idle IMAP poll writes nothing (no last_polled_at); a watch that goes live
+            # wakes its workflow's poll, which is all the readiness the delivery needs.
+            ready = sum(1 for m in found if m.push_state == PushState.LIVE)
             failed = sum(1 for m in found if m.push_state != PushState.LIVE and m.push_error)
         if failed:
             raise RuntimeError(f"{failed} mailboxes could not hold IDLE")
