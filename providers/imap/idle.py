@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aioimaplib
+from imapclient import imap_utf7  # type: ignore[import-untyped]
 
 from core.settings import Settings
 from providers.base import AuthExpired, Credentials, Throttled, Transient
@@ -245,7 +246,10 @@ async def _close(client: aioimaplib.IMAP4) -> None:
 
 
 def _quoted(folder: str) -> str:
-    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """The folder as a quoted IMAP string, in modified UTF-7 (RFC 3501 §5.1.3) as imapclient
+    sends it for the fetch, so both open the same folder."""
+    name: str = imap_utf7.encode(folder).decode("ascii")
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _words(answer: aioimaplib.Response) -> str:
