@@ -256,12 +256,15 @@ class IdleSupervisor:
             nonlocal failures
             failures = 0
             watcher.connections += 1
+            # Mail that came while nobody watched (before this worker started, during a
+            # drop) announced itself to nobody: one poll reads it through the cursor. A
+            # `live` report wakes that poll in the workflow; a reconnection that reported
+            # nothing asks for it (not a notification: `last_notification_at` stays the
+            # server's).
             if watcher.state != PushState.LIVE:
                 await self._report(mailbox_id, token, PushState.LIVE, None)
-            elif watcher.connections > 1:
-                # Back after a drop it had not reported: mail that came meanwhile announced
-                # itself to nobody; one poll reads it through the cursor.
-                await self._notify(mailbox_id)
+            else:
+                await self._signal(mailbox_id, "poll_now", PollRequest())
 
         async def on_new_mail() -> None:
             watcher.notices += 1

@@ -104,7 +104,21 @@ async def connect_all(facts: dict[str, Any], dovecot: Dovecot, count: int) -> li
             break
         await asyncio.sleep(1)
     engine.dispose()
+    await _settled(dovecot)
     return rows
+
+
+async def _settled(dovecot: Dovecot, quiet_seconds: float = 10.0, most: float = 300.0) -> None:
+    """Until the polls that connecting set off are done (each poll is a login: none for
+    `quiet_seconds`), as the Gmail and Outlook runs wait for every first poll."""
+    deadline = time.monotonic() + most
+    seen = logins(dovecot)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(quiet_seconds)
+        now = logins(dovecot)
+        if now == seen:
+            return
+        seen = now
 
 
 async def _temporal(facts: dict[str, Any]) -> Any:

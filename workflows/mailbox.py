@@ -125,17 +125,18 @@ class MailboxWorkflow:
 
     def _push_reported(self, event: PushEvent) -> None:
         """An IMAP IDLE connection came up, failed or was found impossible: the state shows
-        on the query and the search attribute at once (the supervisor wrote the database),
-        and a changed state wakes a poll, which catches what arrived while IDLE was down and
-        then sleeps for the interval that the new state calls for."""
+        on the query and the search attribute at once (the supervisor wrote the database).
+        A changed state wakes a poll, which then sleeps for the interval the new state calls
+        for; so does every `live` (an IDLE session that just began, after a worker restart
+        too): mail that came while nobody watched announced itself to nobody."""
         if event.state is None:
             return
         safety = event.safety_poll_seconds or self.s.push.safety_poll_seconds
         status = PushStatus(event.state, error=event.error, safety_poll_seconds=safety)
-        if status == self.s.push:
-            return
-        if status.state != self.s.push.state:
+        changed = status.state != self.s.push.state
+        if changed:
             workflow.upsert_search_attributes([MAILBOX_PUSH.value_set(status.state)])
+        if changed or status.state == PushState.LIVE:
             self._poll_now = True
             self._poll_reason = "person"
         self.s.push = status
