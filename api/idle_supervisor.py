@@ -38,7 +38,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.crypto import Cipher
 from core.settings import Settings
 from domain.outcomes import PushState
-from providers.base import AuthExpired, ProviderError
+from providers.base import AuthExpired
 from providers.imap import idle
 from store import mailboxes
 from store.db import transaction
@@ -288,7 +288,7 @@ class IdleSupervisor:
                 await self._report(mailbox_id, token, PushState.OFF, None)
                 watcher.parked_until = loop.time() + NO_IDLE_RECHECK_SECONDS
                 return
-            except (ProviderError, OSError) as error:
+            except Exception as error:  # Transient, Throttled, or what the library raised
                 failures += 1
                 was_live = watcher.state == PushState.LIVE
                 if failures == 1 and was_live:
