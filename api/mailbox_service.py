@@ -65,7 +65,14 @@ async def _consent_url(
     request: Request, agent: Agent, provider: str, login_hint: str | None, mailbox_id: str | None
 ) -> str:
     settings = resources(request).settings
-    oauth = provider_info(provider).oauth()
+    info = provider_info(provider)
+    if info.sign_in != "oauth":
+        raise ApiError(
+            422,
+            "password_required",
+            f"{info.label} mailboxes sign in with a password: send it to connect or reconnect.",
+        )
+    oauth = info.oauth()
     verifier, challenge = oauth.new_pkce_pair()
     state = secrets.token_urlsafe(32)
     row = OAuthState(

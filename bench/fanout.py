@@ -5,14 +5,15 @@
                                      [--polls-csv FILE]
 
 Setup (not measured): M empty emulator mailboxes; each gets credentials from the product's own
-OAuth code exchange (`bench.ingest_baseline.oauth_credentials`), a mailbox row written with
+OAuth code exchange (`bench.ingest_baseline.connect_mailboxes`), a mailbox row written with
 `store.mailboxes.connect` (encrypted as the API does) and the interval set, and its workflow
 started the way the OAuth callback starts it (`api.mailbox_control.signal(..., "reconnect")`).
 Starts are spread evenly over one interval with random jitter, so polls do not align.
 
 Measured, over `duration` seconds once every mailbox has made its first (connecting) poll:
-- per poll lateness = the fetch activity's start minus the timer's due time (TimerStarted time
-  + its timeout), from each workflow's history, and where the latest 1 % of polls spent it
+- per poll lateness = the fetch activity's start (for the local fetch activity, the start of
+  the workflow task that runs it) minus the timer's due time (TimerStarted time + its timeout),
+  from each workflow's history, and where the latest 1 % of polls spent it
   (`tail_stages_ms`): the server firing the timer, the workflow task waiting for a worker, the
   worker running it, the activity waiting for a worker; and, from the Temporal server's own
   metrics (`bench.server_metrics`), the share of workflow tasks it dispatched from its
@@ -50,18 +51,17 @@ import httpx
 import psycopg
 from sqlmodel import select
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from api.mailbox_control import signal
 from bench.harness import percentile, postgres_database, running_dev
-from bench.ingest_baseline import oauth_credentials, worker_settings
+from bench.ingest_baseline import connect_mailboxes, worker_settings
 from bench.server_metrics import Dispatch, dispatch_between, dispatch_totals, metrics_url
 from bench.timer_loop import TimerLoopWorkflow, tick
-from core.crypto import Cipher
-from store import mailboxes
 from store.db import make_engine, transaction
-from store.models import Agent, Mailbox
+from store.models import Mailbox
 from workflows.mailbox import mailbox_workflow_id
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -177,6 +177,28 @@ class PollTrace:
             "activity_queue": (activity_started - activity) * 1000,
         }
 
+    def local_stages_ms(self) -> dict[str, float] | None:
+        """The same split for a local activity, which starts when its workflow task does."""
+        fired, scheduled, started = self.fired, self.task_scheduled, self.task_started
+        if fired is None or scheduled is None or started is None:
+            return None
+        return {
+            "timer": (fired - self.due) * 1000,
+            "task_queue": (started - scheduled) * 1000,
+            "task_run": 0.0,
+            "activity_queue": 0.0,
+        }
+
+
+def local_activity_name(event: HistoryEvent) -> str | None:
+    """The activity type a local activity's marker records, or None for other markers."""
+    details = event.marker_recorded_event_attributes.details
+    if "data" not in details or not details["data"].payloads:
+        return None
+    data = json.loads(details["data"].payloads[0].data)
+    name = data.get("activity_type") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else None
+
 
 async def analyse(
     handles: list[WorkflowHandle[Any, Any]], window: Window, activity_name: str
@@ -209,6 +231,16 @@ async def analyse(
                 trace.task_started = at
             elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
                 trace.task_completed = at
+            elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
+                # A local activity (the mailbox fetch, patch "local-fetch") runs in the worker
+                # as soon as the workflow task that scheduled it starts: its lateness ends there.
+                name = local_activity_name(event)
+                started = trace.task_started
+                if name == activity_name and started is not None and start <= trace.due < end:
+                    window.polls += 1
+                    late_ms = (started - trace.due) * 1000
+                    window.started.append(Started(trace.due, late_ms, trace.local_stages_ms()))
+                trace = None
             elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 name = event.activity_task_scheduled_event_attributes.activity_type.name
                 if name == activity_name and start <= trace.due < end:
@@ -306,7 +338,6 @@ async def run_mailboxes(
 ) -> dict[str, Any]:
     settings = worker_settings(facts)
     engine = make_engine(settings.effective_database_url)
-    cipher = Cipher.from_settings(settings)
     verify = ssl.create_default_context(cafile=facts["emulator_ca"])
     emulator = httpx.Client(base_url=facts["emulator_url"], verify=verify, timeout=60)
     client = await Client.connect(facts["temporal_address"])
@@ -314,31 +345,8 @@ async def run_mailboxes(
     # The worker before any mailbox: what the mailboxes add is the peak minus this.
     idle_rss_mb = rss_mb(worker_pid)
     setup_started = time.perf_counter()
-    with transaction(engine) as session:
-        agent = session.exec(select(Agent)).first()
-        assert agent is not None
-        agent_id = agent.id
-    rows: list[Mailbox] = []
-    for i in range(count):
-        address = f"fanout{i}@acme.example"
-        emulator.post(
-            "/_emulator/mailboxes", json={"provider": provider, "address": address}
-        ).raise_for_status()
-        credentials = await asyncio.to_thread(
-            oauth_credentials, settings, emulator, provider, address
-        )
-        with transaction(engine) as session:
-            mailbox, _ = mailboxes.connect(
-                session,
-                agent_id=agent_id,
-                provider=provider,
-                address=address,
-                credentials_encrypted=cipher.encrypt_credentials(credentials),
-            )
-            mailboxes.update_settings(
-                session, mailbox, allowed_senders=None, poll_interval_seconds=interval
-            )
-            rows.append(mailbox)
+    addresses = [f"fanout{i}@acme.example" for i in range(count)]
+    rows = await connect_mailboxes(facts, emulator, provider, addresses, interval=interval)
     credentials_s = time.perf_counter() - setup_started
 
     async def start_one(i: int) -> None:

@@ -10,6 +10,7 @@ heartbeats.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import time
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from sqlmodel import select
 
 from activities.mailbox_types import FetchInput
 from core.crypto import Cipher
@@ -31,6 +33,7 @@ from providers.outlook import oauth as microsoft_oauth
 from providers.registry import build_provider
 from store import mailboxes
 from store.db import make_engine, transaction
+from store.models import Agent, Mailbox
 
 PAGE_SIZE = FetchInput.max_messages  # what the workflow asks for
 REDIRECT_URI = "http://127.0.0.1:9/bench/callback"
@@ -73,6 +76,48 @@ def oauth_credentials(
         settings, code=code, code_verifier=verifier, redirect_uri=REDIRECT_URI
     )
     return microsoft.credentials
+
+
+async def connect_mailboxes(
+    facts: dict[str, Any],
+    emulator: httpx.Client,
+    provider: str,
+    addresses: list[str],
+    *,
+    interval: int | None = None,
+) -> list[Mailbox]:
+    """Empty emulator mailboxes, each with credentials from the product's own code exchange
+    and a mailbox row written as the OAuth callback writes it (workflows not started)."""
+    settings = worker_settings(facts)
+    engine = make_engine(settings.effective_database_url)
+    cipher = Cipher.from_settings(settings)
+    with transaction(engine) as session:
+        agent = session.exec(select(Agent)).first()
+        assert agent is not None
+        agent_id = agent.id
+    rows: list[Mailbox] = []
+    for address in addresses:
+        emulator.post(
+            "/_emulator/mailboxes", json={"provider": provider, "address": address}
+        ).raise_for_status()
+        credentials = await asyncio.to_thread(
+            oauth_credentials, settings, emulator, provider, address
+        )
+        with transaction(engine) as session:
+            mailbox, _ = mailboxes.connect(
+                session,
+                agent_id=agent_id,
+                provider=provider,
+                address=address,
+                credentials_encrypted=cipher.encrypt_credentials(credentials),
+            )
+            if interval is not None:
+                mailboxes.update_settings(
+                    session, mailbox, allowed_senders=None, poll_interval_seconds=interval
+                )
+            rows.append(mailbox)
+    engine.dispose()
+    return rows
 
 
 def run_baseline(

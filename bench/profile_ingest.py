@@ -17,10 +17,14 @@ import pstats
 import ssl
 import sys
 import time
-from contextlib import ExitStack
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import httpx
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from bench.harness import postgres_database, running_dev
 from bench.ingest import load_backlog
@@ -55,6 +59,20 @@ def main() -> None:
     sys.stdout.write(json.dumps({"provider": args.provider, "db": args.db, **result}) + "\n")
 
 
+@contextmanager
+def counting_statements(counts: Counter[str]) -> Iterator[None]:
+    """Count the SQL statements every engine of this process sends, by their first words."""
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        counts[" ".join(statement.split()[:4])[:60]] += 1
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+
+
 def profile(
     facts: dict[str, Any],
     provider: str,
@@ -79,10 +97,12 @@ def profile(
         api.get(location)
         [mailbox] = api.get("/api/v1/mailboxes").json()["items"]
         profiler = cProfile.Profile()
+        statements: Counter[str] = Counter()
         clock = time.perf_counter()
-        profiler.enable()
-        base = run_baseline(facts, emulator, provider, PROFILED, mailbox["id"], count)
-        profiler.disable()
+        with counting_statements(statements):
+            profiler.enable()
+            base = run_baseline(facts, emulator, provider, PROFILED, mailbox["id"], count)
+            profiler.disable()
         wall = time.perf_counter() - clock
     if save:
         profiler.dump_stats(save)
@@ -109,6 +129,8 @@ def profile(
         "unprofiled_baseline_s_note": "cProfile slows the loop; read the shares, not the speed",
         "normalise_email_calls": calls,
         "share_of_wall": shares,
+        "sql_statements": statements.total(),
+        "top_statements": dict(statements.most_common(8)),
         "counts": base.counts,
     }
 

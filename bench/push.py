@@ -52,13 +52,11 @@ from api.mailbox_control import signal
 from bench import imap_push as imap_bench
 from bench.fanout import rss_mb
 from bench.harness import percentile, postgres_database, running_dev
-from bench.ingest_baseline import oauth_credentials, worker_settings
-from core.crypto import Cipher
+from bench.ingest_baseline import connect_mailboxes, worker_settings
 from domain.outcomes import PushState
 from emulator.dovecot import Dovecot
-from store import mailboxes
 from store.db import make_engine, transaction
-from store.models import Agent, Mailbox, Ticket
+from store.models import Mailbox, Ticket
 
 DELIVER = "/_emulator/mailboxes/{}/messages"
 
@@ -75,32 +73,11 @@ async def connect_all(facts: dict[str, Any], provider: str, count: int) -> list[
     """M mailboxes connected as the OAuth callback connects them, workflows started."""
     settings = worker_settings(facts)
     engine = make_engine(settings.effective_database_url)
-    cipher = Cipher.from_settings(settings)
     verify = ssl.create_default_context(cafile=facts["emulator_ca"])
     client = await _temporal(facts)
-    rows: list[Mailbox] = []
+    addresses = [f"push{i}@acme.example" for i in range(count)]
     with httpx.Client(base_url=facts["emulator_url"], verify=verify, timeout=60) as emulator:
-        with transaction(engine) as session:
-            agent = session.exec(select(Agent)).first()
-            assert agent is not None
-            agent_id = agent.id
-        for i in range(count):
-            address = f"push{i}@acme.example"
-            emulator.post(
-                "/_emulator/mailboxes", json={"provider": provider, "address": address}
-            ).raise_for_status()
-            credentials = await asyncio.to_thread(
-                oauth_credentials, settings, emulator, provider, address
-            )
-            with transaction(engine) as session:
-                mailbox, _ = mailboxes.connect(
-                    session,
-                    agent_id=agent_id,
-                    provider=provider,
-                    address=address,
-                    credentials_encrypted=cipher.encrypt_credentials(credentials),
-                )
-                rows.append(mailbox)
+        rows = await connect_mailboxes(facts, emulator, provider, addresses)
     gate = asyncio.Semaphore(16)
 
     async def start(row: Mailbox) -> None:

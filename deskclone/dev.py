@@ -30,6 +30,7 @@ from core.temporal import (
     temporal_cli_path,
 )
 from deskclone.children import Child, supervise, wait_for_http
+from deskclone.dev_imap import ImapSandbox, banner_line, prepare_sandbox, sandbox_ca
 
 log = logging.getLogger("deskclone.dev")
 
@@ -131,6 +132,10 @@ class DevEnvironment:
             "DESKCLONE_GMAIL_PUSH_CERTS_URL": f"{emulator_url}/oauth2/v1/certs",
             # Webhooks may go to a receiver on this machine (http, loopback): docs/events.md.
             "DESKCLONE_WEBHOOK_ALLOW_PRIVATE": "1",
+            # IMAP: the sandbox Dovecot may be reached in the clear, or over TLS with its own
+            # certificate (deskclone/dev_imap.py).
+            "DESKCLONE_IMAP_ALLOW_PLAINTEXT": "1",
+            **sandbox_ca(data_dir),
         }
         return cls(settings, admin_token, emulator_url, emulator_ca, worker_env)
 
@@ -141,6 +146,8 @@ class DevChildren:
     emulator: Child
     worker: Child
     api: Child
+    # The sandbox Dovecot, or why there is none (words for the banner).
+    imap: ImapSandbox | str
 
     @classmethod
     def make(cls, options: DevOptions, env: DevEnvironment, data_dir: Path) -> DevChildren:
@@ -178,16 +185,21 @@ class DevChildren:
             child_env,
             restart=True,
         )
-        return cls(temporal, emulator, worker, api)
+        imap = prepare_sandbox(data_dir, child_env, env.settings.imap_ca_file)
+        return cls(temporal, emulator, worker, api, imap)
 
     @property
     def all(self) -> list[Child]:
-        return [self.temporal, self.emulator, self.worker, self.api]
+        sandbox = [self.imap.child] if isinstance(self.imap, ImapSandbox) else []
+        return [self.temporal, self.emulator, *sandbox, self.worker, self.api]
 
     def start(self, env: DevEnvironment) -> None:
         """In order, each waited for before what needs it starts."""
         self.temporal.start()
         self.emulator.start()
+        if isinstance(self.imap, ImapSandbox):
+            self.imap.child.start()
+            self.imap.server.wait_listening(30)
         _wait_for_temporal(env.settings, time.monotonic() + 60)
         health = f"{env.emulator_url}/_emulator/health"
         wait_for_http(health, time.monotonic() + 30, [self.emulator], env.emulator_ca)
@@ -201,6 +213,8 @@ class DevChildren:
         then the server they talk to goes."""
         self.api.stop(grace=10)
         self.worker.stop(grace=25)
+        if isinstance(self.imap, ImapSandbox):
+            self.imap.child.stop(grace=10)
         self.emulator.stop(grace=10)
         self.temporal.stop(grace=15)
 
@@ -220,7 +234,7 @@ def run_dev(options: DevOptions, base: Settings) -> int:
         children.start(env)
         facts = _facts(options, env, children, public_key)
         _write_private(dev_json, facts)
-        _banner(facts, time.monotonic() - started)
+        _banner(facts, time.monotonic() - started, banner_line(children.imap))
         supervise(children.all, dev_json)
     except _Stop as stop:
         log.info("received %s; stopping", stop)
@@ -299,6 +313,9 @@ def _facts(
         "agent_public_key": public_key,
         "pids": {child.name: child.pid for child in children.all},
         "worker_env": env.worker_env,
+        # The sandbox IMAP account (None without dovecot; `imap_note` says why).
+        "imap": children.imap.facts() if isinstance(children.imap, ImapSandbox) else None,
+        "imap_note": children.imap if isinstance(children.imap, str) else None,
     }
 
 
@@ -307,7 +324,7 @@ def _write_private(path: Path, data: dict[str, Any]) -> None:
     path.chmod(0o600)
 
 
-def _banner(facts: dict[str, Any], seconds: float) -> None:
+def _banner(facts: dict[str, Any], seconds: float, imap_line: str) -> None:
     lines = [
         f"DeskClone Sources is ready ({seconds:.1f}s)",
         f"  API             {facts['api_url']}",
@@ -315,6 +332,7 @@ def _banner(facts: dict[str, Any], seconds: float) -> None:
         f"  Temporal UI     {facts['temporal_ui_url']}",
         f"  Temporal        {facts['temporal_address']}",
         f"  Emulator        {facts['emulator_url']} (Gmail and Outlook sandbox)",
+        imap_line,
         f"  Admin token     {facts['admin_token']}",
         "  Details in dev.json; Ctrl-C stops everything.",
     ]

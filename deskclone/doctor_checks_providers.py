@@ -1,8 +1,10 @@
 """Provider checks: a readable CA bundle; in production, the real endpoints (never the
-emulator), both halves of each OAuth client, the secret key and a public https URL."""
+emulator), both halves of each OAuth client, the secret key and a public https URL; IMAP's CA
+file and plaintext setting."""
 
 from __future__ import annotations
 
+import re
 import ssl
 from urllib.parse import urlsplit
 
@@ -96,8 +98,8 @@ def oauth_clients(ctx: Context) -> list[Finding]:
         findings.append(
             warn(
                 AREA,
-                "no mail provider is configured: only the form and the widget make tickets "
-                "(docs/providers.md sets up Google and Microsoft)",
+                "no OAuth provider is configured: Gmail and Outlook mailboxes cannot be "
+                "connected, IMAP mailboxes can (docs/providers.md sets up Google and Microsoft)",
             )
         )
     return findings
@@ -126,10 +128,84 @@ def public_https_url(ctx: Context) -> list[Finding]:
     ]
 
 
+def imap_settings(ctx: Context) -> list[Finding]:
+    """IMAP needs no registration: only its CA file must be readable, and plaintext logins
+    are worth a word in production."""
+    findings: list[Finding] = []
+    ca_file = ctx.settings.imap_ca_file
+    if ca_file is not None:
+        try:
+            ssl.create_default_context(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as error:
+            findings.append(
+                fail(
+                    AREA,
+                    f"DESKCLONE_IMAP_CA_FILE={ca_file} is not a readable PEM CA file: "
+                    f"{first_line(error)}; IMAP over TLS will fail",
+                )
+            )
+        else:
+            findings.append(ok(AREA, f"IMAP CA file {ca_file} is readable"))
+    if ctx.production and ctx.settings.imap_allow_plaintext:
+        findings.append(
+            warn(
+                AREA,
+                "DESKCLONE_IMAP_ALLOW_PLAINTEXT is on: IMAP mailboxes may send their password "
+                "in the clear",
+            )
+        )
+    return findings
+
+
+def push_settings(ctx: Context) -> list[Finding]:
+    """Push half set up fails silently at run time (mailboxes just poll), so say it here."""
+    if not ctx.production:
+        return []
+    settings = ctx.settings
+    findings: list[Finding] = []
+    topic, pusher = settings.gmail_push_topic, settings.gmail_push_service_account
+    if bool(topic) != bool(pusher):
+        missing = "SERVICE_ACCOUNT" if topic else "TOPIC"
+        findings.append(
+            fail(
+                AREA,
+                f"Gmail push: DESKCLONE_GMAIL_PUSH_{missing} is not set, so Gmail mailboxes "
+                "only poll; set both (docs/push.md)",
+            )
+        )
+    elif topic and not _TOPIC.fullmatch(topic):
+        findings.append(
+            fail(
+                AREA,
+                f"DESKCLONE_GMAIL_PUSH_TOPIC={topic} is not projects/PROJECT/topics/TOPIC",
+            )
+        )
+    if not (settings.gmail_push_configured or settings.push_url):
+        return [*findings, ok(AREA, "push: not configured; mailboxes poll (docs/push.md)")]
+    base = (settings.push_url or settings.public_url).rstrip("/")
+    parts = urlsplit(base)
+    if parts.scheme != "https" or is_emulator_host(parts.hostname or ""):
+        name = "DESKCLONE_PUSH_URL" if settings.push_url else "DESKCLONE_PUBLIC_URL"
+        findings.append(
+            fail(
+                AREA,
+                f"push: {name}={base} is not a public https URL; Pub/Sub and Graph deliver "
+                "notifications only to one",
+            )
+        )
+    elif not findings:
+        findings.append(ok(AREA, f"push: notifications arrive at {base}/push/…"))
+    return findings
+
+
+_TOPIC = re.compile(r"projects/[^/]+/topics/[^/]+")
+
 CHECKS: list[Check] = [
     ca_bundle_readable,
     real_endpoints,
     oauth_clients,
     secret_key_set,
     public_https_url,
+    imap_settings,
+    push_settings,
 ]

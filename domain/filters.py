@@ -100,8 +100,15 @@ def null_return_path(mail: Candidate) -> Skip | None:
 
 
 def sender_not_allowed(mail: Candidate) -> Skip | None:
+    """Also the skip of an email without a requester: no From, or none a reply could go to."""
     verdict = check_sender(mail.email.from_address, list(mail.allowed_senders))
-    return None if verdict.allowed else Skip(SkipReason.SENDER_NOT_ALLOWED, verdict.reason)
+    if verdict.allowed:
+        return None
+    written = (mail.email.header("from") or "").strip()
+    if mail.email.from_address is None and written:
+        why = f"the email's From header ({written[:80]!r}) holds no valid sender address"
+        return Skip(SkipReason.SENDER_NOT_ALLOWED, why)
+    return Skip(SkipReason.SENDER_NOT_ALLOWED, verdict.reason)
 
 
 def duplicate(mail: Candidate) -> Skip | None:

@@ -24,6 +24,17 @@ _FOLD = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
 _SPACES = re.compile(r"\s+")
 _BRACKETED_ID = re.compile(r"<([^<>\s]+)>")
 
+# An address: a local part and a domain, both present. Loose where real mail is loose (UTF-8
+# local parts, docomo's "a..b."), strict where a reply could go nowhere: no empty side, no
+# second "@", no empty domain label, nothing from an encoded word ("=?utf-8?q?a@b?=").
+_ATEXT = r"[^\s\"(),.:;<>@\[\\\]\x00-\x1f\x7f]"
+_LOCAL = rf"(?:\.*{_ATEXT}[^\s\"(),:;<>@\[\\\]\x00-\x1f\x7f]*|\"[^\"\\\s]+\")"
+_LABEL = r"[\w-]+"
+_DOMAIN = rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[^\[\]\\\s]+\])"
+_ADDRESS = re.compile(rf"{_LOCAL}@{_DOMAIN}")
+# Words of a header value that has addresses outside the syntax getaddresses reads.
+_WORD = re.compile(r"[^\s<>(),;:\"\[\]]+")
+
 
 def header_text(value: object) -> str:
     """A header value as plain text: 8-bit bytes decoded, folding undone, NULs gone.
@@ -93,22 +104,84 @@ def decode_header_value(value: object) -> str:
     return _SPACES.sub(" ", decode_words(header_text(value))).strip()
 
 
+def is_address(text: str) -> bool:
+    """Whether `text` is an address a reply can go to: a local part, "@" and a domain."""
+    return _ADDRESS.fullmatch(text) is not None
+
+
 def parse_addresses(value: object) -> list[tuple[str, str]]:
-    """(display name, lowercased address) pairs; empty addresses and groups' names dropped."""
+    """(display name, lowercased address) pairs, in order; groups' names and anything that is
+    not an address (no local part, no domain) are dropped.
+
+    The standard parser reads RFC 5322 with its obsolete forms (comments, source routes,
+    spaces around "@"). Where it meets what it cannot read, such as an address after a name
+    without angle brackets (`Big Bug bb@bug.example`) or addresses without commas between
+    them, the value's words are read instead: every word that is an address, in order.
+    """
     text = header_text(value)[:MAX_ADDRESS_HEADER]
     pairs: list[tuple[str, str]] = []
+    unreadable = False
     for name, address in getaddresses([text]):
         address = address.strip().strip("<>").strip().lower()
-        if not address or any(ch.isspace() for ch in address):
+        if not address:
             continue
-        display = _unquote(_SPACES.sub(" ", decode_words(name)).strip())
-        pairs.append((display, address))
+        if not is_address(address):
+            unreadable = True
+            continue
+        pairs.append((_display_name(name), address))
+    if unreadable or (not pairs and "@" in text):
+        return _addresses_in_words(text)
     return pairs
+
+
+def name_without_address(value: object) -> str | None:
+    """The name a From header gives when it holds no address (`MAILER-DAEMON` alone, `Joe
+    <joe>`): no one to reply to, but enough for the bounce filter to know a mail system."""
+    text = header_text(value)[:MAX_ADDRESS_HEADER]
+    for name, address in getaddresses([text]):
+        shown = _display_name(name) or address.strip().strip("<>").strip()
+        if shown and "@" not in shown:
+            return shown
+    return None
+
+
+def _addresses_in_words(text: str) -> list[tuple[str, str]]:
+    """Every word of `text` that is an address, named by the text before it (`Big Bug
+    bb@bug.example`) back to the previous address or comma."""
+    pairs: list[tuple[str, str]] = []
+    previous = 0
+    for word in _WORD.finditer(text):
+        if "@" not in word.group():
+            continue
+        address = word.group().strip("'.").lower()
+        before = text[previous : word.start()]
+        previous = word.end()
+        if is_address(address):
+            pairs.append((_display_name(_after_last_separator(before).strip(" \t<>")), address))
+    return pairs
+
+
+def _after_last_separator(text: str) -> str:
+    """The text after its last comma or semicolon outside double quotes."""
+    cut, quoted = 0, False
+    for index, char in enumerate(text):
+        if char == '"':
+            quoted = not quoted
+        elif char in ",;" and not quoted:
+            cut = index + 1
+    return text[cut:]
+
+
+def _display_name(name: str) -> str:
+    return _unquote(_SPACES.sub(" ", decode_words(name)).strip())
 
 
 def _unquote(name: str) -> str:
     # Outlook writes 'Bob Smith' and some encoders quote the decoded words themselves.
     if len(name) >= 2 and name[0] == name[-1] and name[0] in "\"'":
+        return name[1:-1].strip()
+    # A comment standing for the name: "bb@bug.example (Big Bug)" read as "(Big Bug)".
+    if name[:1] == "(" and name[-1:] == ")" and name.count("(") == 1 and name.count(")") == 1:
         return name[1:-1].strip()
     return name
 

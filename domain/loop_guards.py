@@ -100,12 +100,13 @@ def bounce(email: NormalisedEmail, _mailbox: str) -> LoopVerdict | None:
             "x-failed-recipients",
             f"the X-Failed-Recipients header ({failed[:100]}) marks a bounce",
         )
-    local_part = (email.from_address or "").split("@", 1)[0]
-    if local_part in _BOUNCE_SENDERS:
+    # A bare "From: MAILER-DAEMON" holds no address; its name still says who sent it.
+    sender = email.from_address or (email.from_name or "").lower()
+    if sender.split("@", 1)[0] in _BOUNCE_SENDERS:
         return LoopVerdict(
             LoopOutcome.BOUNCE,
             "bounce-sender",
-            f"the sender {email.from_address} is a mail server reporting a delivery problem",
+            f"the sender {sender} is a mail server reporting a delivery problem",
         )
     if report_type == "disposition-notification":
         return LoopVerdict(

@@ -16,11 +16,13 @@ from typing import Literal
 
 from domain import mime_parts as parts
 from domain.charsets import decode_bytes
+from domain.header_block import header_end, mend_header_block
 from domain.headers import (
     MAX_REFERENCES,
     decode_header_value,
     header_text,
     message_ids,
+    name_without_address,
     parse_addresses,
     parse_date,
 )
@@ -76,16 +78,17 @@ class NormalisedEmail:
 def normalise_email(raw: bytes) -> NormalisedEmail:
     """Parse and normalise one raw message. Never raises."""
     data = bytes(raw)
+    mended, notes = mend_header_block(data)
     try:
-        return _Normaliser(data).run(email.message_from_bytes(data))
+        return _Normaliser(data, notes=notes).run(email.message_from_bytes(mended))
     except RecursionError:
         # The stdlib parser recurses once per nesting level; hostile nesting exhausts it.
         problem = "the email's parts are nested too deeply to read"
     except Exception as exc:  # a hostile message must become a row with a reason, not a crash
         problem = f"the mail parser failed ({type(exc).__name__})"
     try:
-        message = BytesParser().parsebytes(data, headersonly=True)
-        return _Normaliser(data, body="raw", problem=problem).run(message)
+        message = BytesParser().parsebytes(mended, headersonly=True)
+        return _Normaliser(data, body="raw", problem=problem, notes=notes).run(message)
     except Exception:  # the very last resort below cannot fail
         return _unreadable(data, problem)
 
@@ -96,30 +99,32 @@ def read_headers(raw: bytes) -> NormalisedEmail:
     no more, and the body is most of the parsing work. Never raises."""
     data = bytes(raw)
     try:
-        message = BytesParser().parsebytes(_header_block(data), headersonly=True)
-        return _Normaliser(data, body="none").run(message)
+        mended, notes = mend_header_block(data)
+        # Only the header block is handed over: in headers-only mode the parser stops at the
+        # blank line anyway, but would still copy and decode the rest of the message first.
+        message = BytesParser().parsebytes(mended[: header_end(mended)], headersonly=True)
+        return _Normaliser(data, body="none", notes=notes).run(message)
     except Exception as exc:  # as in normalise_email: a row with a reason, never a crash
         return _unreadable(data, f"the mail parser failed ({type(exc).__name__})")
-
-
-def _header_block(data: bytes) -> bytes:
-    """Everything up to the first blank line: the parser stops there anyway in headers-only
-    mode, but still copies and decodes the rest of the message first."""
-    ends = [i for i in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if i >= 0]
-    return data[: min(ends) + 2] if ends else data
 
 
 class _Normaliser:
     """One pass over a parsed message, collecting body text, attachments and defects."""
 
     def __init__(
-        self, raw: bytes, *, body: Literal["parts", "raw", "none"] = "parts", problem: str = ""
+        self,
+        raw: bytes,
+        *,
+        body: Literal["parts", "raw", "none"] = "parts",
+        problem: str = "",
+        notes: tuple[str, ...] = (),
     ) -> None:
         self.raw = raw
         self.body = body
         self.defects: list[str] = []
         if problem:
             self.defects.append(f"{problem}; its body is shown as raw text")
+        self.defects += notes  # what mending the header block left out
         self.attachments: list[Attachment] = []
 
     def run(self, message: Message) -> NormalisedEmail:
@@ -133,8 +138,12 @@ class _Normaliser:
                 "recognised by id"
             )
         references = message_ids(_raw(message, "references"))[-MAX_REFERENCES:]
-        senders = parse_addresses(_raw(message, "from"))
-        if not senders:
+        from_header = _raw(message, "from")
+        senders = parse_addresses(from_header)
+        written = first.get("from", "").strip()
+        if not senders and written:
+            self.defects.append(f"the From header {written[:80]!r} holds no valid sender address")
+        elif not senders:
             self.defects.append("the email has no sender address (From header)")
         reply_to = parse_addresses(_raw(message, "reply-to"))
         date = parse_date(first.get("date", ""))
@@ -169,7 +178,7 @@ class _Normaliser:
             references=tuple(references),
             subject=subject,
             from_address=senders[0][1] if senders else None,
-            from_name=(senders[0][0] or None) if senders else None,
+            from_name=(senders[0][0] or None) if senders else name_without_address(from_header),
             reply_to=reply_to[0][1] if reply_to else None,
             to=tuple(address for _, address in parse_addresses(_raw(message, "to"))),
             cc=tuple(address for _, address in parse_addresses(_raw(message, "cc"))),

@@ -41,13 +41,13 @@ Errors: `{"error": {"code": "snake_case", "message": "..."}}` with 400/404/409/4
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from emulator.control_bodies import fault_routes, json_object, path_mailbox
 from emulator.errors import ControlError
 from emulator.graph_render import conversation_id, message_id
 from emulator.state import (
@@ -67,32 +67,11 @@ PREFIX = "/_emulator"
 MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 
 
-async def _json_object(request: Request, *, optional: bool = False) -> dict[str, Any]:
-    raw = await request.body()
-    if optional and not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ControlError(400, "invalid_json", f"The body is not valid JSON: {error}") from error
-    if not isinstance(body, dict):
-        raise ControlError(422, "invalid_body", "The body must be a JSON object.")
-    return body
-
-
 def _string(body: dict[str, Any], key: str) -> str:
     value = body.get(key)
     if not isinstance(value, str) or not value.strip():
         raise ControlError(422, "invalid_body", f"{key} must be a non-empty string.")
     return value
-
-
-def _mailbox(state: EmulatorState, request: Request) -> Mailbox:
-    address = request.path_params["address"]
-    mailbox = state.mailbox(address)
-    if mailbox is None:
-        raise ControlError(404, "mailbox_not_found", f"No mailbox {address}.")
-    return mailbox
 
 
 def mailbox_json(mailbox: Mailbox) -> dict[str, Any]:
@@ -114,7 +93,7 @@ def provider_ids(mailbox: Mailbox, stored: StoredMessage) -> tuple[str, str]:
 
 def control_routes(state: EmulatorState) -> list[Route]:
     async def create_mailbox(request: Request) -> Response:
-        body = await _json_object(request)
+        body = await json_object(request)
         provider = body.get("provider")
         if provider not in KNOWN_PROVIDERS:
             raise ControlError(
@@ -132,7 +111,7 @@ def control_routes(state: EmulatorState) -> list[Route]:
         return JSONResponse({"items": [mailbox_json(m) for m in state.mailboxes.values()]})
 
     async def deliver(request: Request) -> Response:
-        mailbox = _mailbox(state, request)
+        mailbox = path_mailbox(state, request)
         folder = request.query_params.get("folder", "inbox")
         if folder not in FOLDERS:
             raise ControlError(
@@ -152,37 +131,26 @@ def control_routes(state: EmulatorState) -> list[Route]:
         return JSONResponse(body, status_code=201)
 
     async def revoke(request: Request) -> Response:
-        mailbox = _mailbox(state, request)
+        mailbox = path_mailbox(state, request)
         revoked = state.tokens.revoke_mailbox(mailbox.address)
         return JSONResponse({"address": mailbox.address, "revoked_tokens": revoked})
 
     async def expire_history(request: Request) -> Response:
-        mailbox = _mailbox(state, request)
+        mailbox = path_mailbox(state, request)
         mailbox.expire_history()
         return JSONResponse(mailbox_json(mailbox))
 
     async def expire_access_tokens(request: Request) -> Response:
-        mailbox = _mailbox(state, request)
+        mailbox = path_mailbox(state, request)
         return JSONResponse({"expired_tokens": state.tokens.expire_access(mailbox.address)})
 
     async def rotation(request: Request) -> Response:
-        mailbox = _mailbox(state, request)
-        enabled = (await _json_object(request)).get("enabled")
+        mailbox = path_mailbox(state, request)
+        enabled = (await json_object(request)).get("enabled")
         if not isinstance(enabled, bool):
             raise ControlError(422, "invalid_body", "enabled must be true or false.")
         mailbox.rotate_refresh_tokens = enabled
         return JSONResponse(mailbox_json(mailbox))
-
-    async def add_fault(request: Request) -> Response:
-        fault = state.faults.add_from_json(await _json_object(request))
-        return JSONResponse(fault.to_json(), status_code=201)
-
-    async def list_faults(_request: Request) -> Response:
-        return JSONResponse({"items": [f.to_json() for f in state.faults.active()]})
-
-    async def clear_faults(_request: Request) -> Response:
-        state.faults.clear()
-        return Response(status_code=204)
 
     async def request_counts(_request: Request) -> Response:
         return JSONResponse(
@@ -197,7 +165,7 @@ def control_routes(state: EmulatorState) -> list[Route]:
         return Response(status_code=204)
 
     async def register_client(request: Request) -> Response:
-        body = await _json_object(request)
+        body = await json_object(request)
         if body.get("provider") not in KNOWN_PROVIDERS:
             raise ControlError(
                 422, "unknown_provider", "provider must be one of: " + ", ".join(KNOWN_PROVIDERS)
@@ -210,7 +178,7 @@ def control_routes(state: EmulatorState) -> list[Route]:
 
     async def settings(request: Request) -> Response:
         if request.method == "PATCH":
-            lifetime = (await _json_object(request)).get("access_token_lifetime")
+            lifetime = (await json_object(request)).get("access_token_lifetime")
             if isinstance(lifetime, bool) or not isinstance(lifetime, int) or lifetime < 1:
                 raise ControlError(
                     422, "invalid_body", "access_token_lifetime must be a positive integer."
@@ -219,7 +187,7 @@ def control_routes(state: EmulatorState) -> list[Route]:
         return JSONResponse({"access_token_lifetime": state.access_token_lifetime})
 
     async def reset(request: Request) -> Response:
-        seed = (await _json_object(request, optional=True)).get("seed", 0)
+        seed = (await json_object(request, optional=True)).get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ControlError(422, "invalid_body", "seed must be an integer.")
         state.reset(seed=seed)
@@ -238,9 +206,7 @@ def control_routes(state: EmulatorState) -> list[Route]:
         Route(box + "/expire-history", expire_history, methods=["POST"]),
         Route(box + "/expire-access-tokens", expire_access_tokens, methods=["POST"]),
         Route(box + "/refresh-token-rotation", rotation, methods=["POST"]),
-        Route(PREFIX + "/faults", add_fault, methods=["POST"]),
-        Route(PREFIX + "/faults", list_faults, methods=["GET"]),
-        Route(PREFIX + "/faults", clear_faults, methods=["DELETE"]),
+        *fault_routes(PREFIX + "/faults", state.faults),
         Route(PREFIX + "/requests", request_counts, methods=["GET"]),
         Route(PREFIX + "/requests/reset", reset_counts, methods=["POST"]),
         Route(PREFIX + "/requests/log", request_log, methods=["GET"]),

@@ -9,6 +9,8 @@ API (all synchronous; `emulator/` imports nothing of the product):
 
     server = Dovecot(root)           # nothing runs yet; `installed()` says if dovecot exists
     server.start()                   # writes config + self-signed cert, starts, waits for ports
+    server.prepare(); server.command()  # the same, for a supervisor that runs the process itself
+    server.wait_listening()
     server.host                      # "127.0.0.1"
     server.port                      # plain IMAP; STARTTLS offered (LOGIN allowed without TLS)
     server.tls_port                  # implicit TLS (IMAPS)
@@ -24,7 +26,9 @@ API (all synchronous; `emulator/` imports nothing of the product):
     server.set_uid_validity(user, value, folder="INBOX")  # `doveadm mailbox update`
     server.doveadm(*args) -> str     # any doveadm command against this config
     server.process_count() -> int    # dovecot's processes (master + children)
-    server.stop(); server.start()    # same ports, same mail, same users
+    server.stop(); server.start()    # same ports, same mail, same users. The server gets
+                                     # SIGTERM when the thread that started it ends (so a
+                                     # killed test run leaves none): start it from one that lives
     with running_dovecot(root) as server: ...  # start, then stop on exit
 
 Settings kept for tests: plaintext LOGIN is allowed on the plain port (so the product's
@@ -34,7 +38,6 @@ Settings kept for tests: plaintext LOGIN is allowed on the plain port (so the pr
 
 from __future__ import annotations
 
-import datetime as dt
 import imaplib
 import os
 import shutil
@@ -44,10 +47,10 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-HOST = "127.0.0.1"
+from emulator.dovecot_setup import HOST, config_text, open_up, write_self_signed
+
 INSTALL_HINT = "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dovecot-imapd"
 
 
@@ -107,32 +110,54 @@ class Dovecot:
 
     # --- lifecycle -----------------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Directories, certificate, passwd file and config: all a start needs."""
+        for sub in ("run", "state", "mail", "home"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        if not self.ca_file.exists():
+            write_self_signed(self.ca_file, self.root / "key.pem")
+        open_up(self.root, [self.root / "mail", self.root / "home"])
+        self.passwd_file.touch()
+        self.config_file.write_text(self._config())
+
+    def command(self) -> list[str]:
+        """The master in the foreground (-F), for whoever runs it (`start`, or `deskclone dev`
+        as one of its supervised children)."""
+        return [_binary("dovecot"), "-F", "-c", str(self.config_file)]
+
     def start(self, timeout: float = 15.0) -> None:
         if self.running:
             return
-        for sub in ("run", "state", "mail", "home"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
-        _open_up(self.root, [self.root / "mail", self.root / "home"])
-        if not self.ca_file.exists():
-            _write_self_signed(self.ca_file, self.root / "key.pem")
-        self.passwd_file.touch()
-        self.config_file.write_text(self._config())
-        # -F: stay in the foreground, so this object owns the master process.
+        self.prepare()
         with open(self.root / "dovecot.stderr", "ab") as stderr:  # the child keeps its own copy
             self._process = subprocess.Popen(
-                [_binary("dovecot"), "-F", "-c", str(self.config_file)],
+                self.command(),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
+                preexec_fn=_die_with_parent,  # a killed test run leaves no Dovecot behind
             )
+        try:
+            self.wait_listening(timeout)
+        except RuntimeError:
+            self.stop()
+            raise
+
+    def wait_listening(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
         while not (_listening(self.port) and _listening(self.tls_port)):
-            if self._process.poll() is not None:
+            if self._process is not None and self._process.poll() is not None:
                 raise RuntimeError(f"dovecot exited at start: {self._tail()}")
             if time.monotonic() > deadline:
-                self.stop()
                 raise RuntimeError(f"dovecot did not listen in {timeout}s: {self._tail()}")
             time.sleep(0.05)
+
+    def password(self, name: str) -> str | None:
+        """The user's password from the passwd file (None: no such user)."""
+        try:
+            return self._password(name)
+        except KeyError:
+            return None
 
     def stop(self, timeout: float = 15.0) -> None:
         process, self._process = self._process, None
@@ -330,74 +355,13 @@ class Dovecot:
     # --- config --------------------------------------------------------------------------
 
     def _config(self) -> str:
-        users = _accounts()
-        uid, gid = users.mail_uid, users.mail_gid
-        user = users.internal
-        r = self.root
-        return f"""# Written by emulator/dovecot.py; rewritten at every start.
-base_dir = {r}/run
-state_dir = {r}/state
-log_path = {self.log_file}
-instance_name = deskclone-{self.port}
-protocols = imap
-listen = {HOST}
-ssl = yes
-ssl_cert = <{self.ca_file}
-ssl_key = <{r}/key.pem
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-auth_failure_delay = 0
-default_internal_user = {user}
-default_internal_group = {users.internal_group}
-default_login_user = {users.login}
-first_valid_uid = {min(uid, 500)}
-first_valid_gid = {min(gid, 500)}
-mail_location = maildir:{r}/mail/%u
-mail_max_userip_connections = {self.max_user_connections}
-mail_privileged_group =
-shutdown_clients = yes
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {self.passwd_file}
-}}
-userdb {{
-  driver = static
-  args = uid={uid} gid={gid} home={r}/home/%u
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = {HOST}
-    port = {self.port}
-  }}
-  inet_listener imaps {{
-    address = {HOST}
-    port = {self.tls_port}
-    ssl = yes
-  }}
-  process_min_avail = 1
-  client_limit = 1000
-  service_count = 0
-}}
-service imap {{
-  process_limit = 2048
-}}
-default_client_limit = 4096
-default_vsz_limit = 512M
-service anvil {{
-  unix_listener anvil {{
-    user = {user}
-  }}
-  # No growing delay after failed logins from one IP: every test logs in from 127.0.0.1.
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
-service auth {{
-  unix_listener auth-userdb {{
-    user = {user}
-  }}
-}}
-"""
+        return config_text(
+            root=self.root,
+            host=self.host,
+            port=self.port,
+            tls_port=self.tls_port,
+            max_user_connections=self.max_user_connections,
+        )
 
     def _tail(self) -> str:
         parts = []
@@ -426,6 +390,14 @@ def _bump() -> int:
     return _bumps
 
 
+def _die_with_parent() -> None:
+    """Runs in the child between fork and exec: SIGTERM it when its parent dies (Linux)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _quote(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -436,83 +408,6 @@ def _listening(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-@dataclass(frozen=True)
-class _Accounts:
-    internal: str  # auth, anvil, stats
-    internal_group: str
-    login: str  # imap-login
-    mail_uid: int  # imap processes and the Maildirs
-    mail_gid: int
-
-
-def _accounts() -> _Accounts:
-    """Who each Dovecot process runs as. As an ordinary user: that user, for everything. As
-    root (containers, CI): Dovecot refuses root for its login and mail processes, so they take
-    Debian's `dovenull` and `dovecot` accounts and mail belongs to `nobody`."""
-    import grp
-    import pwd
-
-    if os.getuid() != 0:
-        me = pwd.getpwuid(os.getuid()).pw_name
-        return _Accounts(me, grp.getgrgid(os.getgid()).gr_name, me, os.getuid(), os.getgid())
-    nobody = pwd.getpwnam("nobody")
-    return _Accounts("dovecot", "dovecot", "dovenull", nobody.pw_uid, nobody.pw_gid)
-
-
-def _open_up(root: Path, mail_dirs: list[Path]) -> None:
-    """As root, the unprivileged processes must reach the config dir and own the mail."""
-    if os.getuid() != 0:
-        return
-    root.chmod(0o755)
-    for parent in root.parents:
-        if not parent.stat().st_mode & 0o001:
-            raise RuntimeError(
-                f"{parent} is closed to other users; Dovecot's unprivileged processes must "
-                f"reach {root}: put it elsewhere (e.g. under /tmp) or chmod o+x {parent}"
-            )
-    accounts = _accounts()
-    for path in mail_dirs:
-        os.chown(path, accounts.mail_uid, accounts.mail_gid)
-
-
-def _write_self_signed(cert_path: Path, key_path: Path) -> None:
-    """A self-signed certificate for localhost, usable as its own CA file."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(
-            # The name only: a client that connects to 127.0.0.1 by address is refused,
-            # which is how tests see a certificate that does not name its host.
-            x509.SubjectAlternativeName([x509.DNSName("localhost")]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
 def tls_context(ca_file: Path) -> ssl.SSLContext:

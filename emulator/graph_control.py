@@ -17,25 +17,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from emulator.control_bodies import path_mailbox
 from emulator.errors import ControlError
 from emulator.graph_render import stored_id
-from emulator.state import EmulatorState, Mailbox
+from emulator.state import EmulatorState
 
 PREFIX = "/_emulator/mailboxes/{address}"
 EXPIRED_STATUSES = (410, 400)
 
 
-def _mailbox(state: EmulatorState, request: Request) -> Mailbox:
-    address = request.path_params["address"]
-    mailbox = state.mailbox(address)
-    if mailbox is None:
-        raise ControlError(404, "mailbox_not_found", f"No mailbox {address}.")
-    return mailbox
-
-
 def graph_control_routes(state: EmulatorState) -> list[Route]:
     async def expire_delta_tokens(request: Request) -> Response:
-        mailbox = _mailbox(state, request)
+        mailbox = path_mailbox(state, request)
         raw = (await request.body()).strip()
         try:
             body = json.loads(raw) if raw else {}
@@ -50,7 +43,7 @@ def graph_control_routes(state: EmulatorState) -> list[Route]:
         return JSONResponse({"address": mailbox.address, "delta_expired_status": status})
 
     async def delete_message(request: Request) -> Response:
-        mailbox = _mailbox(state, request)
+        mailbox = path_mailbox(state, request)
         given = request.path_params["message_id"]
         removed = state.remove_message(mailbox, stored_id(given) or given)
         if removed is None:

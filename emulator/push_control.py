@@ -21,13 +21,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from emulator.control_bodies import fault_routes, json_object, path_mailbox
 from emulator.errors import ControlError
 from emulator.gmail_watch import live_watch
 from emulator.graph_subscriptions import LIFECYCLE_EVENTS, live_subscriptions, send_lifecycle
@@ -40,24 +40,6 @@ BOX = PREFIX + "/mailboxes/{address}"
 def _iso(when: float) -> str:
     moment = dt.datetime.fromtimestamp(when, dt.UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _mailbox(state: EmulatorState, request: Request) -> Mailbox:
-    address = request.path_params["address"]
-    mailbox = state.mailbox(address)
-    if mailbox is None:
-        raise ControlError(404, "mailbox_not_found", f"No mailbox {address}.")
-    return mailbox
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ControlError(400, "invalid_json", f"The body is not valid JSON: {error}") from error
-    if not isinstance(body, dict):
-        raise ControlError(422, "invalid_body", "The body must be a JSON object.")
-    return body
 
 
 def push_held(state: EmulatorState, mailbox: Mailbox) -> dict[str, Any]:
@@ -89,20 +71,9 @@ def push_held(state: EmulatorState, mailbox: Mailbox) -> dict[str, Any]:
 def push_control_routes(state: EmulatorState) -> list[Route]:
     hub = state.push
 
-    async def add_fault(request: Request) -> Response:
-        fault = hub.faults.add_from_json(await _json_object(request))
-        return JSONResponse(fault.to_json(), status_code=201)
-
-    async def list_faults(_request: Request) -> Response:
-        return JSONResponse({"items": [f.to_json() for f in hub.faults.active()]})
-
-    async def clear_faults(_request: Request) -> Response:
-        hub.faults.clear()
-        return Response(status_code=204)
-
     async def lifecycle(request: Request) -> Response:
-        mailbox = _mailbox(state, request)
-        event = (await _json_object(request)).get("event")
+        mailbox = path_mailbox(state, request)
+        event = (await json_object(request)).get("event")
         if event not in LIFECYCLE_EVENTS:
             raise ControlError(
                 422, "invalid_body", "event must be one of: " + ", ".join(LIFECYCLE_EVENTS)
@@ -122,7 +93,7 @@ def push_control_routes(state: EmulatorState) -> list[Route]:
         return JSONResponse(body, status_code=202)
 
     async def expire(request: Request) -> Response:
-        mailbox = _mailbox(state, request)
+        mailbox = path_mailbox(state, request)
         now = state.clock()
         expired = 0
         watch = live_watch(hub, mailbox.address)
@@ -135,15 +106,13 @@ def push_control_routes(state: EmulatorState) -> list[Route]:
         return JSONResponse({"expired": expired}, status_code=202)
 
     async def held(request: Request) -> Response:
-        return JSONResponse(push_held(state, _mailbox(state, request)))
+        return JSONResponse(push_held(state, path_mailbox(state, request)))
 
     async def log(_request: Request) -> Response:
         return JSONResponse({"items": state.requests.push_entries()})
 
     return [
-        Route(PREFIX + "/push/faults", add_fault, methods=["POST"]),
-        Route(PREFIX + "/push/faults", list_faults, methods=["GET"]),
-        Route(PREFIX + "/push/faults", clear_faults, methods=["DELETE"]),
+        *fault_routes(PREFIX + "/push/faults", hub.faults),
         Route(PREFIX + "/push/log", log, methods=["GET"]),
         Route(BOX + "/lifecycle", lifecycle, methods=["POST"]),
         Route(BOX + "/push/expire", expire, methods=["POST"]),

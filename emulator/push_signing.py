@@ -44,6 +44,23 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
 
 
+def self_signed(
+    key: rsa.RSAPrivateKey, common_name: str, not_before: dt.datetime, not_after: dt.datetime
+) -> x509.Certificate:
+    """A certificate for `key` signed by itself, as Google publishes its token-signing keys."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .sign(key, hashes.SHA256())
+    )
+
+
 @dataclass(frozen=True)
 class _Material:
     key: rsa.RSAPrivateKey
@@ -71,16 +88,8 @@ class SigningKey:
     def _make(self) -> _Material:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "emulator.googleapis.com")])
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + CERT_VALIDITY)
-            .sign(key, hashes.SHA256())
+        certificate = self_signed(
+            key, "emulator.googleapis.com", now - dt.timedelta(hours=1), now + CERT_VALIDITY
         )
         der = certificate.public_bytes(serialization.Encoding.DER)
         pem = certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")

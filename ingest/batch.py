@@ -224,7 +224,9 @@ def _decide_and_write(session: Session, item: _Read, known: _Known, flood_limit:
     if verdict.outcome is ThreadOutcome.APPEND and target is not None:
         email = normalise_email(row.raw)
         message = _message(row, email, trim_quoted_reply(email.text))
-        tickets.add_messages(session, target, [message], record_events=True)
+        tickets.add_messages(
+            session, target, [message], record_events=True, locked_agent=known.agent
+        )
         ledger.mark(session, row, Outcome.APPENDED, verdict.reason, target.id)
         known.joined(item, target)
         return Done(Outcome.APPENDED)

@@ -57,12 +57,29 @@ def record_locked(
     session.add(agent)
     session.add(event)
     if session.get_bind().dialect.name == "postgresql":
-        # Delivered to listeners when (and only if) this transaction commits.
-        session.execute(
-            sa.text("SELECT pg_notify(:channel, :agent)"),
-            {"channel": EVENTS_CHANNEL, "agent": agent.id},
-        )
+        session.info.setdefault(_TO_NOTIFY, set()).add(agent.id)
     return event
+
+
+# The workspaces whose events a session's transaction wrote, notified once at its commit: a
+# statement per event would also flush the session each time, and a batch of 25 emails would
+# write row by row instead of in one flush.
+_TO_NOTIFY = "deskclone_events_to_notify"
+
+
+@sa.event.listens_for(Session, "before_commit")
+def _notify_listeners(session: Session) -> None:
+    """Rings the outbox waker; PostgreSQL delivers it when (and only if) the commit succeeds."""
+    for agent_id in sorted(session.info.pop(_TO_NOTIFY, ())):
+        session.connection().execute(
+            sa.text("SELECT pg_notify(:channel, :agent)"),
+            {"channel": EVENTS_CHANNEL, "agent": agent_id},
+        )
+
+
+@sa.event.listens_for(Session, "after_rollback")
+def _forget_notifications(session: Session) -> None:
+    session.info.pop(_TO_NOTIFY, None)
 
 
 def ticket_facts(session: Session, ticket: Ticket) -> TicketFacts:

@@ -119,10 +119,16 @@ def _unique(messages: Sequence[NewMessage]) -> list[NewMessage]:
 
 
 def add_messages(
-    session: Session, ticket: Ticket, messages: Sequence[NewMessage], *, record_events: bool
+    session: Session,
+    ticket: Ticket,
+    messages: Sequence[NewMessage],
+    *,
+    record_events: bool,
+    locked_agent: Agent | None = None,
 ) -> None:
     """Add messages to a ticket, unflushed; the caller knows the ticket does not hold them.
-    With `record_events`, the caller holds the agent's lock (`lock_agent`)."""
+    With `record_events`, the caller holds the agent's lock (`lock_agent`); one that has the
+    locked row at hand passes it, which spares a query (and the flush a query sets off)."""
     rows: list[TicketMessage] = []
     for message in messages:
         row = TicketMessage(
@@ -143,7 +149,7 @@ def add_messages(
         ticket.updated_at = utcnow()
         session.add(ticket)
     if record_events and rows:
-        agent = agents.lock(session, ticket.agent_id)  # held already: no wait
+        agent = locked_agent or agents.lock(session, ticket.agent_id)  # held already
         facts = events.ticket_facts(session, ticket)
         for row in rows:
             data = shapes.message_added_data(facts, events.message_facts(row))

@@ -21,10 +21,10 @@ from typing import Any
 
 import google.auth.crypt
 import google.auth.jwt
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+
+from emulator.push_signing import self_signed
 
 ISSUER = "https://accounts.google.com"
 PUSHER = "gmail-push@deskclone-test.iam.gserviceaccount.com"
@@ -42,17 +42,9 @@ class SigningKey:
     @classmethod
     def make(cls, kid: str) -> SigningKey:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test.googleapis.com")])
         now = dt.datetime.now(dt.UTC)
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=30))
-            .sign(key, hashes.SHA256())
+        certificate = self_signed(
+            key, "test.googleapis.com", now - dt.timedelta(days=1), now + dt.timedelta(days=30)
         )
         private_pem = key.private_bytes(
             serialization.Encoding.PEM,

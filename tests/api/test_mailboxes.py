@@ -254,3 +254,47 @@ async def test_outlook_mailbox_connects_and_its_mail_becomes_tickets(
         await asyncio.sleep(0.1)
     assert [t["title"] for t in listed["items"]] == ["Outlook question"]
     assert listed["items"][0]["mailbox_id"] == mailbox["id"]
+
+
+async def test_the_ledger_answers_mail_whose_from_holds_no_valid_address(
+    api: Api, emulator: RunningEmulator
+) -> None:
+    """Issue 20 §5: no ticket with a requester like `@example.com`; the ledger says why."""
+    mailbox = await connect(api, emulator)
+    with httpx.Client(base_url=emulator.url, verify=emulator.ssl_context()) as control:
+        for sender, subject in (("@example.com", "No one"), ("Big Bug bb@bug.example", "Bug")):
+            raw = (
+                f"From: {sender}\r\nTo: {ADDRESS}\r\nSubject: {subject}\r\n"
+                f"Message-ID: <{subject.replace(' ', '-')}@bug.example>\r\n\r\nHello\r\n"
+            )
+            control.post(
+                f"/_emulator/mailboxes/{ADDRESS}/messages",
+                content=raw.encode(),
+                headers={"Content-Type": "message/rfc822"},
+            ).raise_for_status()
+    url = f"/api/v1/mailboxes/{mailbox['id']}"
+    await api.client.post(f"{url}/poll", headers=api.auth)
+    for _ in range(100):
+        items = (await api.client.get(f"{url}/messages", headers=api.auth)).json()["items"]
+        if len(items) == 2 and all(item["outcome"] != "pending" for item in items):
+            break
+        await asyncio.sleep(0.1)
+    by_subject = {item["subject"]: item for item in items}
+    skipped = by_subject["No one"]
+    assert (skipped["outcome"], skipped["skip_reason"], skipped["from"]) == (
+        "skipped",
+        "sender_not_allowed",
+        None,
+    )
+    assert (
+        skipped["reason"]
+        == "the email's From header ('@example.com') holds no valid sender address"
+    )
+    assert (by_subject["Bug"]["outcome"], by_subject["Bug"]["from"]) == (
+        "ticket_created",
+        "bb@bug.example",
+    )
+    tickets = (await api.client.get("/api/v1/tickets", headers=api.auth)).json()["items"]
+    assert [t["requester"]["email"] for t in tickets if t["mailbox_id"] == mailbox["id"]] == [
+        "bb@bug.example"
+    ]

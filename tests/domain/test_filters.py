@@ -97,6 +97,47 @@ def test_sender_not_allowed() -> None:
     assert skip is not None and skip.reason is SkipReason.SENDER_NOT_ALLOWED
 
 
+@pytest.mark.parametrize("sender", ["@example.com", "<@example.com>", "Joe <joe>", "user@"])
+def test_a_from_header_without_a_valid_address_is_no_requester(sender: str) -> None:
+    raw = b"From: " + sender.encode() + b"\r\nTo: support@acme.example\r\nSubject: Hi\r\n\r\nHi\r\n"
+    mail = candidate(raw, thread=NEW)
+    assert mail.email.from_address is None
+    skip = first_skip(mail)
+    assert skip is not None and skip.reason is SkipReason.SENDER_NOT_ALLOWED
+    assert skip.why == f"the email's From header ({sender!r}) holds no valid sender address"
+
+
+@pytest.mark.parametrize(
+    ("name", "requester"),
+    [
+        ("from-domain-without-local-part.eml", None),
+        ("from-bare-domain-without-local-part.eml", None),
+        ("from-address-without-angle-brackets.eml", "bb@bug.example"),
+        ("from-several-addresses-without-commas.eml", "ops@shop-team.example"),
+        ("obsolete-comments-in-addresses.eml", "bb@bug.example"),
+        ("obsolete-whitespace-before-colon.eml", "greta.lind@kund.example"),
+        ("header-block-stray-line-without-colon.eml", "nils.berg@kunde.example"),
+        ("header-block-stray-lines-between-fields.eml", "aiko@tanaka-design.example"),
+    ],
+)
+def test_mail_from_every_kind_of_server_has_a_requester_or_is_skipped(
+    name: str, requester: str | None
+) -> None:
+    mail = replace(fixture(name), thread=NEW)
+    skip = first_skip(mail)
+    if requester is None:
+        assert skip is not None and skip.reason is SkipReason.SENDER_NOT_ALLOWED
+    else:
+        assert (skip, mail.email.from_address) == (None, requester)
+
+
+def test_a_missing_from_header_is_still_told_as_missing() -> None:
+    raw = b"To: support@acme.example\r\nSubject: Hi\r\n\r\nHi\r\n"
+    skip = first_skip(candidate(raw, thread=NEW))
+    assert skip is not None and skip.reason is SkipReason.SENDER_NOT_ALLOWED
+    assert skip.why == "the email has no sender address"
+
+
 def test_duplicate_keeps_the_ticket_that_holds_the_email() -> None:
     assert filters.duplicate(candidate()) is None  # the thread is not known yet
     skip = filters.duplicate(candidate(thread=SAME))

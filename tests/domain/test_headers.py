@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain.charsets import codec_name, decode_bytes
-from domain.headers import decode_header_value, message_ids, parse_addresses
+from domain.headers import decode_header_value, is_address, message_ids, parse_addresses
 
 
 @pytest.mark.parametrize(
@@ -44,13 +44,75 @@ def test_decode_header_value_decodes_every_encoding(value: str, expected: str) -
         ("=?utf-8?q?J=C3=B6rg?= <j@x.example>", [("Jörg", "j@x.example")]),
         ("undisclosed-recipients:;", []),
         ("", []),
-        ("MAILER-DAEMON", [("", "mailer-daemon")]),
+        # A bare local part is no address: a reply to it would go nowhere.
+        ("MAILER-DAEMON", []),
     ],
 )
 def test_parse_addresses_gives_names_and_lowercased_addresses(
     value: str, expected: list[tuple[str, str]]
 ) -> None:
     assert parse_addresses(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # The address without angle brackets after a name (some webmail and scripts).
+        ("Big Bug bb@bug.example", [("Big Bug", "bb@bug.example")]),
+        ('"Bug, Big" BB@bug.example', [("Bug, Big", "bb@bug.example")]),
+        # Several addresses without commas: each one, in order.
+        ("a@x.example b@x.example", [("", "a@x.example"), ("", "b@x.example")]),
+        (
+            "a@x.example\tb@y.example c@z.example",
+            [("", "a@x.example"), ("", "b@y.example"), ("", "c@z.example")],
+        ),
+        (
+            "Ann <ann@x.example>, Big Bug bb@bug.example",
+            [("Ann", "ann@x.example"), ("Big Bug", "bb@bug.example")],
+        ),
+        # Comments (RFC 5322 CFWS) inside and around addresses.
+        ("bb@bug.example (Big Bug)", [("Big Bug", "bb@bug.example")]),
+        ("Big (the bug) Bug <bb@bug.example>", [("Big Bug (the bug)", "bb@bug.example")]),
+        ("Big Bug <bb@bug.example> (work)", [("Big Bug", "bb@bug.example")]),
+        ("<bb@(c)bug.example>", [("c", "bb@bug.example")]),
+        ("Big Bug <bb @ bug.example>", [("Big Bug", "bb@bug.example")]),
+        # An obsolete source route is dropped.
+        ("<@relay.example:bb@bug.example>", [("", "bb@bug.example")]),
+        # Never an address without a local part or a domain.
+        ("@example.com", []),
+        ("<@example.com>", []),
+        ("user@", []),
+        ("Joe <joe>", []),
+        ("a@b@c.example", []),
+        ("=?utf-8?q?a@b?=", []),
+        ("a@.example", []),
+        ('""@x.example', []),
+        ("@example.com, Ann ann@x.example", [("Ann", "ann@x.example")]),
+    ],
+)
+def test_parse_addresses_reads_every_shape_servers_store(
+    value: str, expected: list[tuple[str, str]]
+) -> None:
+    assert parse_addresses(value) == expected
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["a@x.example", "first.last+tag@sub.x.example", "o'brien@x.example", "a@[192.0.2.1]",
+     "jörg@bücher.example", "a..b.@docomo.example", "root@localhost", '"quoted"@x.example'],
+)  # fmt: skip
+def test_is_address_accepts_a_local_part_and_a_domain(address: str) -> None:
+    assert is_address(address)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["", "@x.example", "a@", "a", "a@@x.example", "a@b@x.example", "a b@x.example",
+     "<a@x.example>", "a@x..example", "a@.x.example", ".@x.example", '""@x.example',
+     "a@x.example?=", "a@x,example"],
+)  # fmt: skip
+def test_is_address_refuses_anything_else(address: str) -> None:
+    assert not is_address(address)
 
 
 @pytest.mark.parametrize(

@@ -134,3 +134,41 @@ async def test_a_renumbered_folder_loses_and_doubles_nothing(
     made = await tickets(imap_api, mailbox)
     assert sorted(t["title"] for t in made) == ["One", "Three", "Two"]
     assert len(rows) == 3
+
+
+async def test_mail_without_a_message_id_or_unparseable_never_stops_the_fetch(
+    imap_api: Api, account: Account
+) -> None:
+    mailbox = await connected(imap_api, account)
+    account.deliver(b"From: ann@customer.example\r\nSubject: No id\r\n\r\nHello.\r\n")
+    account.deliver(b"\x00\xff garbage that is no email at all \r\n\r\n\x80\x81")
+    account.deliver(make_email(subject="After them"))
+
+    rows = await until(
+        lambda: ledger(imap_api, mailbox),
+        lambda found: len(found) == 3 and all(r["outcome"] != "pending" for r in found),
+        nudge=lambda: poll(imap_api, mailbox),
+    )
+
+    assert all(r["outcome"] in {"ticket_created", "skipped", "failed"} for r in rows)
+    titles = sorted(t["title"] for t in await tickets(imap_api, mailbox))
+    assert "After them" in titles and "No id" in titles
+
+
+async def test_a_folder_other_than_the_inbox_is_read_and_only_it(
+    imap_api: Api, account: Account
+) -> None:
+    account.dovecot.create_folder(account.user, "Support")
+    mailbox = await connected(imap_api, account, folder="Support")
+    assert mailbox["imap"]["folder"] == "Support"
+    account.deliver(make_email(subject="In the inbox"))
+    account.dovecot.append(account.user, make_email(subject="In Support"), folder="Support")
+
+    made = await until(
+        lambda: tickets(imap_api, mailbox),
+        lambda found: len(found) >= 1,
+        nudge=lambda: poll(imap_api, mailbox),
+    )
+    await poll(imap_api, mailbox)
+    assert [t["title"] for t in made] == ["In Support"]
+    assert not any("\\Seen" in f for f in account.dovecot.flags(account.user, "Support").values())

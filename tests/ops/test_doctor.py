@@ -90,6 +90,8 @@ FAILURE_TESTS = {
     "oauth_clients": ("test_production_provider_settings",),  # half a client, none at all
     "secret_key_set": ("test_production_provider_settings",),
     "public_https_url": ("test_production_provider_settings",),
+    "imap_settings": ("test_imap_settings",),
+    "push_settings": ("test_production_push_settings",),
 }
 
 
@@ -357,11 +359,21 @@ async def test_production_provider_settings(tmp_path: Path) -> None:
         "DESKCLONE_SECRET_KEY is not set: mailbox tokens cannot be stored or read",
     ]
     assert texts(findings, "warn") == [
-        "no mail provider is configured: only the form and the widget make tickets "
-        "(docs/providers.md sets up Google and Microsoft)",
+        "no OAuth provider is configured: Gmail and Outlook mailboxes cannot be connected, "
+        "IMAP mailboxes can (docs/providers.md sets up Google and Microsoft)",
         "DESKCLONE_PUBLIC_URL=http://127.0.0.1:8000 is not a public https URL; Google and "
         "Microsoft accept such redirect URIs only for local development",
     ]
+
+
+async def test_imap_settings(tmp_path: Path) -> None:
+    missing = tmp_path / "imap-ca.pem"
+    settings = Settings(imap_ca_file=missing, imap_allow_plaintext=True)
+    findings = await checked([providers.imap_settings], settings, production=True)
+    assert [f.status for f in findings] == ["fail", "warn"]
+    assert texts(findings, "fail")[0].startswith(f"DESKCLONE_IMAP_CA_FILE={missing} is not")
+    assert "in the clear" in texts(findings, "warn")[0]
+    assert await checked([providers.imap_settings], Settings(), production=True) == []
 
 
 async def test_production_provider_settings_in_order(tmp_path: Path) -> None:
@@ -384,8 +396,45 @@ async def test_production_provider_settings_in_order(tmp_path: Path) -> None:
         "Gmail: OAuth client set; its redirect URI must be "
         "https://help.example.com/oauth/gmail/callback",
         "Outlook: not configured (optional)",
+        "push: not configured; mailboxes poll (docs/push.md)",
     ]
     assert texts(findings, "warn") == []
+
+
+@pytest.mark.parametrize(
+    ("push", "words"),
+    [
+        (
+            {"gmail_push_topic": "projects/acme/topics/gmail"},
+            "Gmail push: DESKCLONE_GMAIL_PUSH_SERVICE_ACCOUNT is not set, so Gmail mailboxes "
+            "only poll; set both (docs/push.md)",
+        ),
+        (
+            {"gmail_push_topic": "gmail", "gmail_push_service_account": "push@acme.example"},
+            "DESKCLONE_GMAIL_PUSH_TOPIC=gmail is not projects/PROJECT/topics/TOPIC",
+        ),
+        (
+            {"push_url": "http://help.example.com"},
+            "push: DESKCLONE_PUSH_URL=http://help.example.com is not a public https URL; "
+            "Pub/Sub and Graph deliver notifications only to one",
+        ),
+    ],
+)
+async def test_production_push_settings(push: dict[str, str], words: str) -> None:
+    settings = Settings(environment="production", public_url="https://help.example.com")
+    settings = settings.model_copy(update=push)
+    findings = await checked([providers.push_settings], settings, production=True)
+    assert texts(findings, "fail") == [words]
+    fine = Settings(
+        environment="production",
+        public_url="https://help.example.com",
+        gmail_push_topic="projects/acme/topics/gmail",
+        gmail_push_service_account="push@acme.iam.gserviceaccount.com",
+    )
+    findings = await checked([providers.push_settings], fine, production=True)
+    assert texts(findings, "ok") == [
+        "push: notifications arrive at https://help.example.com/push/…"
+    ]
 
 
 def test_production_emulator_settings_are_reported_not_crashed_on(

@@ -6,7 +6,9 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import psycopg
 from sqlalchemy import Engine
 
 from domain.outcomes import MailboxStatus, TicketStatus
@@ -133,3 +135,30 @@ def test_mailbox_expiry_and_reconnection_are_events_of_their_change(engine: Engi
     }
     assert found[1].data["mailbox"]["status"] == "active"
     assert "token" not in repr([e.data for e in found])
+
+
+def notifications(database_url: str) -> tuple[psycopg.Connection[tuple[object, ...]], Any]:
+    listener = psycopg.connect(database_url, autocommit=True)
+    listener.execute(f"LISTEN {events.EVENTS_CHANNEL}")
+    return listener, lambda: [n.payload for n in listener.notifies(timeout=0.5)]
+
+
+def test_a_commit_rings_one_notify_per_workspace_and_a_rollback_none(
+    postgres_engine: Engine, postgres_database: str
+) -> None:
+    agent, _ = make_agent(postgres_engine)
+    listener, received = notifications(postgres_database.replace("+psycopg", ""))
+    with listener:
+        with transaction(postgres_engine) as session:
+            for i in range(3):  # three events, one transaction
+                tickets.create_ticket(session, form_ticket(agent.id, f"n{i}"))
+        assert received() == [agent.id]
+        try:
+            with transaction(postgres_engine) as session:
+                tickets.create_ticket(session, form_ticket(agent.id, "rolled back"))
+                raise RuntimeError("abandon")
+        except RuntimeError:
+            pass
+        with transaction(postgres_engine) as session:
+            tickets.create_ticket(session, form_ticket(agent.id, "after the rollback"))
+        assert received() == [agent.id]  # the rolled-back transaction rang nothing
