@@ -131,8 +131,6 @@ def deliver_spread(
     dovecot: Dovecot, rows: list[Mailbox], count: int, rate: float
 ) -> dict[str, float]:
     """Subject -> when Dovecot accepted the APPEND (Unix seconds), at `rate` per second."""
-    from bench.push import mail
-
     sent: dict[str, float] = {}
     rng = random.Random(7)
     started = time.monotonic()
@@ -142,9 +140,18 @@ def deliver_spread(
             time.sleep(pause)
         subject = f"Push bench {i} {uuid.uuid4().hex[:8]}"
         user = rng.choice(rows).address.split("@")[0]
-        dovecot.append(user, mail(subject))
+        dovecot.append(user, _mail(subject))
         sent[subject] = time.time()
     return sent
+
+
+def _mail(subject: str) -> bytes:
+    """As bench.push's `mail` (a module run as `__main__` is not importable as itself)."""
+    sender = f"c{uuid.uuid4().hex[:10]}@customer.example"
+    return (
+        f"From: {sender}\r\nTo: support@acme.example\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@customer.example>\r\n\r\nPlease help.\r\n"
+    ).encode()
 
 
 def logins(dovecot: Dovecot) -> int:
