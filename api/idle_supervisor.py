@@ -329,7 +329,8 @@ class IdleSupervisor:
     async def _notify(self, mailbox_id: str) -> None:
         at = utcnow()
         await self._signal(mailbox_id, "poll_now", PollRequest("push", at.isoformat()))
-        await asyncio.to_thread(self._noted, mailbox_id, at)
+        # Off the watch's path: the next EXISTS is read while the row is written.
+        self._spawn(asyncio.to_thread(self._noted, mailbox_id, at))
 
     def _noted(self, mailbox_id: str, at: Any) -> None:
         with transaction(self._engine) as session:
