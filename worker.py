@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities import build_activities, build_webhook_activities
+from api.idle_supervisor import idle_watching
 from api.webhook_control import OutboxWaker
 from core import metrics
 from core.json_logs import secret_values
@@ -130,7 +131,13 @@ async def run(settings: Settings) -> None:
         gc.collect()
         gc.freeze()
         log.info("worker polling task queue %s", settings.task_queue)
-        async with worker, delivering(client, settings, engine):
+        # IMAP IDLE connections live beside the workers, not in activity slots; they log out
+        # first when the worker stops (docs/scaling.md, IMAP IDLE).
+        async with (
+            worker,
+            delivering(client, settings, engine),
+            idle_watching(client, settings, engine),
+        ):
             await stop.wait()
             log.info("worker stopping; finishing in-flight activities")
     engine.dispose()

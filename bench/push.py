@@ -2,7 +2,7 @@
 mailboxes cost almost nothing.
 
     .venv/bin/python -m bench.push [--mailboxes 1000] [--mails 1000] [--rate 20]
-                                   [--provider gmail|outlook] [--idle-duration 960]
+                                   [--provider gmail|outlook|imap] [--idle-duration 960]
                                    [--db postgres|sqlite]
 
 Setup (not measured): `deskclone dev` with push on (as `make run`); M emulator mailboxes, each
@@ -21,6 +21,13 @@ Measured:
   mailbox-hour (`idle_requests_per_mailbox_hour`; safety-net polls and renewals): run it for
   at least one safety interval (900 s), or the safety polls that fall due later are missed;
 - the worker's RSS at the end (`worker_rss_mb`), and the emulator's push counts.
+
+With `--provider imap` the mailboxes are users of a real Dovecot (emulator/dovecot.py) started
+for the run, connected as the API's connect stores them (plaintext on loopback, as `deskclone
+dev` allows); delivery is an IMAP `APPEND` and push is the worker's IDLE supervisor. The same
+keys, where `idle_requests_per_mailbox_hour` counts IMAP logins (the polls' connections and
+any IDLE reconnections) and `pushes` is empty; beside them `imap_connections` (the worker's
+established connections to Dovecot at the end), `dovecot_processes` and `imap_idle_live`.
 """
 
 from __future__ import annotations
@@ -42,10 +49,12 @@ import httpx
 from sqlmodel import col, select
 
 from api.mailbox_control import signal
+from bench import imap_push as imap_bench
 from bench.fanout import rss_mb
 from bench.harness import percentile, postgres_database, running_dev
 from bench.ingest_baseline import connect_mailboxes, worker_settings
 from domain.outcomes import PushState
+from emulator.dovecot import Dovecot
 from store.db import make_engine, transaction
 from store.models import Mailbox, Ticket
 
@@ -153,12 +162,20 @@ def push_counts(facts: dict[str, Any]) -> dict[str, int]:
     return pushes
 
 
-def run(args: argparse.Namespace, facts: dict[str, Any]) -> dict[str, Any]:
+def run(
+    args: argparse.Namespace, facts: dict[str, Any], dovecot: Dovecot | None = None
+) -> dict[str, Any]:
     setup_started = time.monotonic()
-    rows = asyncio.run(connect_all(facts, args.provider, args.mailboxes))
+    if dovecot is not None:
+        rows = asyncio.run(imap_bench.connect_all(facts, dovecot, args.mailboxes))
+    else:
+        rows = asyncio.run(connect_all(facts, args.provider, args.mailboxes))
     setup_s = time.monotonic() - setup_started
     database_url = worker_settings(facts).effective_database_url
-    sent = deliver_spread(facts, rows, args.mails, args.rate)
+    if dovecot is not None:
+        sent = imap_bench.deliver_spread(dovecot, rows, args.mails, args.rate)
+    else:
+        sent = deliver_spread(facts, rows, args.mails, args.rate)
     deadline = time.monotonic() + args.settle
     found: dict[str, list[datetime]] = {}
     while time.monotonic() < deadline:
@@ -168,10 +185,12 @@ def run(args: argparse.Namespace, facts: dict[str, Any]) -> dict[str, Any]:
         time.sleep(1)
     latencies = [(min(found[s]).timestamp() - at) * 1000 for s, at in sent.items() if s in found]
     worker_pid = int(facts["pids"]["worker"])
-    before = request_count(facts)
+    before = imap_bench.logins(dovecot) if dovecot else request_count(facts)
     time.sleep(args.idle_duration)
-    idle_requests = request_count(facts) - before
+    after = imap_bench.logins(dovecot) if dovecot else request_count(facts)
+    idle_requests = after - before
     mailbox_hours = args.mailboxes * args.idle_duration / 3600
+    extra = imap_bench.figures(dovecot, worker_pid, database_url) if dovecot else {}
     return {
         "provider": args.provider,
         "db": args.db,
@@ -187,8 +206,9 @@ def run(args: argparse.Namespace, facts: dict[str, Any]) -> dict[str, Any]:
         "idle_duration_s": args.idle_duration,
         "idle_requests_per_mailbox_hour": round(idle_requests / mailbox_hours, 2),
         "worker_rss_mb": round(rss_mb(worker_pid), 1),
-        "pushes": push_counts(facts),
+        "pushes": {} if dovecot else push_counts(facts),
         "setup_s": round(setup_s, 1),
+        **extra,
     }
 
 
@@ -197,15 +217,20 @@ def main() -> None:
     parser.add_argument("--mailboxes", type=int, default=1000)
     parser.add_argument("--mails", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=20.0, help="mails per second")
-    parser.add_argument("--provider", choices=["gmail", "outlook"], default="gmail")
+    parser.add_argument("--provider", choices=["gmail", "outlook", "imap"], default="gmail")
     parser.add_argument("--idle-duration", type=float, default=960.0)
     parser.add_argument("--settle", type=float, default=120.0, help="wait for tickets, s")
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     args = parser.parse_args()
     with ExitStack() as stack:
         url = stack.enter_context(postgres_database()) if args.db == "postgres" else None
-        facts = stack.enter_context(running_dev(url, push=True))
-        result = run(args, facts)
+        dovecot = None
+        if args.provider == "imap":
+            dovecot = stack.enter_context(imap_bench.running_dovecot(args.mailboxes))
+        # Loopback plaintext for the bench's Dovecot, as `deskclone dev` allows it.
+        extra = {"DESKCLONE_IMAP_ALLOW_PLAINTEXT": "1"} if dovecot else None
+        facts = stack.enter_context(running_dev(url, extra, push=True))
+        result = run(args, facts, dovecot)
     sys.stdout.write(json.dumps(result) + "\n")
 
 

@@ -81,6 +81,18 @@ class Settings(BaseSettings):
     push_url: str | None = None
     # With push live a mailbox still polls, as the safety net, this often at least.
     push_safety_poll_seconds: int = Field(default=900, ge=10)
+    # IMAP IDLE (docs/scaling.md): each worker holds one IDLE connection per IMAP mailbox it
+    # owns. IDLE is ended and issued again this often: RFC 2177 lets a server drop it after
+    # 29 minutes of silence. Tests shorten it.
+    imap_idle: bool = True
+    imap_idle_renew_seconds: float = Field(default=25 * 60, gt=0, le=29 * 60)
+    # How often the supervisor re-reads which mailboxes to watch without being told (on
+    # PostgreSQL a mailbox's connect, reconnect or disconnect tells it at once).
+    imap_idle_rescan_seconds: float = Field(default=30.0, gt=0)
+    # A dropped connection is tried again after 1 s, doubling up to this, with jitter.
+    imap_idle_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    # At most this many IDLE connections per worker process; the rest are left to others.
+    imap_idle_max_per_worker: int = Field(default=5000, ge=1)
 
     # Limits.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

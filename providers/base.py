@@ -120,6 +120,8 @@ class SyncPage:
 
 
 CursorKind = Literal["gmail_history", "graph_delta", "imap_uid"]
+# "imap_idle": a connection the worker holds (api/idle_supervisor.py), not a callback: the
+# workflow keeps no watch for it and learns its state from the supervisor.
 PushKind = Literal["gmail_watch", "graph_subscription", "imap_idle"]
 # How a person connects a mailbox: an OAuth consent in the browser, or a server and a password
 # typed into a form, tested before anything is stored.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -73,6 +73,7 @@ def connect(
     mailbox.updated_at = utcnow()
     session.add(mailbox)
     session.flush()
+    ring_watchers(session, mailbox)
     return mailbox, fresh
 
 
@@ -85,6 +86,7 @@ def reconnect(session: Session, mailbox: Mailbox, credentials_encrypted: str) ->
     mailbox.updated_at = utcnow()
     session.add(mailbox)
     session.flush()
+    ring_watchers(session, mailbox)
     return mailbox
 
 
@@ -118,6 +120,7 @@ def set_status(
     mailbox.updated_at = utcnow()
     session.add(mailbox)
     session.flush()
+    ring_watchers(session, mailbox)
     return mailbox
 
 
@@ -129,6 +132,7 @@ def disconnect(session: Session, mailbox: Mailbox) -> Mailbox:
     mailbox.updated_at = utcnow()
     session.add(mailbox)
     session.flush()
+    ring_watchers(session, mailbox)
     return mailbox
 
 
@@ -157,6 +161,69 @@ def record_push(
     mailbox.push_error = error
     session.add(mailbox)
     session.flush()
+
+
+# The PostgreSQL NOTIFY channel a mailbox's connect, reconnect, disconnect or status change
+# rings on commit: the worker's IMAP IDLE supervisor listens, to start or stop a watcher now.
+WATCHERS_CHANNEL = "deskclone_mailboxes"
+
+
+def ring_watchers(session: Session, mailbox: Mailbox) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            sa.text("SELECT pg_notify(:channel, :mailbox)"),
+            {"channel": WATCHERS_CHANNEL, "mailbox": mailbox.id},
+        )
+
+
+@dataclass(frozen=True)
+class Watchable:
+    mailbox_id: str
+    credentials_encrypted: str
+    push_state: PushState
+
+
+def watchable(session: Session, provider: str) -> list[Watchable]:
+    """Every active mailbox of the provider that has credentials: what the IDLE supervisor
+    watches (an expired or disconnected one is left alone until Reconnect)."""
+    rows = session.exec(
+        select(Mailbox.id, Mailbox.credentials_encrypted, Mailbox.push_state).where(
+            Mailbox.provider == provider,
+            Mailbox.status == MailboxStatus.ACTIVE,
+            col(Mailbox.credentials_encrypted).is_not(None),
+        )
+    ).all()
+    return [Watchable(key, token, PushState(state)) for key, token, state in rows if token]
+
+
+def record_watch(
+    session: Session,
+    mailbox_id: str,
+    credentials_encrypted: str,
+    state: PushState,
+    error: str | None,
+) -> bool:
+    """The watcher's push state, kept only while the mailbox is active with the credentials the
+    watcher used (not after a disconnect or a Reconnect it has not seen yet); True if kept."""
+    done = session.execute(
+        sa.update(Mailbox)
+        .where(
+            col(Mailbox.id) == mailbox_id,
+            col(Mailbox.status) == MailboxStatus.ACTIVE,
+            col(Mailbox.credentials_encrypted) == credentials_encrypted,
+        )
+        .values(push_state=state, push_error=error, push_id=None, push_expires_at=None)
+    )
+    return bool(getattr(done, "rowcount", 0))
+
+
+def clear_watch(session: Session, mailbox_id: str) -> None:
+    """A watched mailbox that expired or was disconnected: its push is off until Reconnect."""
+    session.execute(
+        sa.update(Mailbox)
+        .where(col(Mailbox.id) == mailbox_id, col(Mailbox.status) != MailboxStatus.ACTIVE)
+        .values(push_state=PushState.OFF, push_error=None)
+    )
 
 
 def _clear_push(mailbox: Mailbox) -> None:

@@ -111,13 +111,35 @@ class MailboxWorkflow:
 
     @workflow.signal(name="push_event")
     def push_event(self, event: PushEvent) -> None:
-        """Graph's lifecycle notifications for the mailbox's subscription."""
+        """Graph's lifecycle notifications for the mailbox's subscription, or the IDLE
+        supervisor's word on its connection."""
+        if event.event == "state":
+            self._push_reported(event)
+            return
         if event.event == "reauthorizationRequired":
             self._push_check = True  # renewing reauthorizes it
         elif event.event == "subscriptionRemoved":
             self._push_replace = True  # a new one, then a poll for what was missed
         self._poll_now = True  # "missed" (and the others): read through the cursor now
         self._poll_reason = "person"
+
+    def _push_reported(self, event: PushEvent) -> None:
+        """An IMAP IDLE connection came up, failed or was found impossible: the state shows
+        on the query and the search attribute at once (the supervisor wrote the database).
+        A changed state wakes a poll, which then sleeps for the interval the new state calls
+        for; so does every `live` (an IDLE session that just began, after a worker restart
+        too): mail that came while nobody watched announced itself to nobody."""
+        if event.state is None:
+            return
+        safety = event.safety_poll_seconds or self.s.push.safety_poll_seconds
+        status = PushStatus(event.state, error=event.error, safety_poll_seconds=safety)
+        changed = status.state != self.s.push.state
+        if changed:
+            workflow.upsert_search_attributes([MAILBOX_PUSH.value_set(status.state)])
+        if changed or status.state == PushState.LIVE:
+            self._poll_now = True
+            self._poll_reason = "person"
+        self.s.push = status
 
     @workflow.signal(name="settings_changed")
     def settings_changed(self, change: SettingsChanged) -> None:
@@ -236,6 +258,8 @@ class MailboxWorkflow:
         """Set up, renew or replace the push; a failure leaves the mailbox polling as before
         and is tried again later (`push_timing.RETRY_FAILED`)."""
         replace, self._push_check, self._push_replace = self._push_replace, False, False
+        if provider_info(self.s.provider).push_kind == "imap_idle":
+            return  # held by the worker's IDLE supervisor, which reports it (`push_event`)
         try:
             status = await workflow.execute_activity_method(
                 MailboxActivities.keep_push,

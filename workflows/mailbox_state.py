@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from domain import poll_interval
-from domain.outcomes import MailboxStatus, MailCounts
+from domain.outcomes import MailboxStatus, MailCounts, PushState
 from domain.push import PushStatus
 
 # Continue-As-New at the server's suggestion, or after this many polls in one run anyway.
@@ -57,7 +57,11 @@ class PollRequest:
 
 @dataclass
 class PushEvent:
-    """`push_event`'s argument: a Graph lifecycle notification for the mailbox's subscription:
-    `reauthorizationRequired`, `subscriptionRemoved` or `missed`."""
+    """`push_event`'s argument: a Graph lifecycle notification for the mailbox's subscription
+    (`reauthorizationRequired`, `subscriptionRemoved` or `missed`), or `state` from the
+    worker's IMAP IDLE supervisor with how its connection stands."""
 
     event: str
+    state: PushState | None = None
+    error: str | None = None
+    safety_poll_seconds: int | None = None

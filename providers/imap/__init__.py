@@ -16,6 +16,8 @@ INFO = ProviderInfo(
     client="providers.imap.client:ImapProvider",
     shared_connections="providers.imap.client:close_shared_connections",
     cursor_kind="imap_uid",
+    # IDLE, held by the worker's supervisor (api/idle_supervisor.py, providers/imap/idle.py).
+    push_kind="imap_idle",
     sign_in="password",
     login_module="providers.imap.login",
 )

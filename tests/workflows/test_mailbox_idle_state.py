@@ -1,0 +1,143 @@
+"""The mailbox workflow's side of IMAP IDLE on the time-skipping server, with the in-memory
+provider: the supervisor's `push_event("state")` shows on the query and `MailboxPush` at once,
+a `live` report always polls (mail that came while nobody watched), and the wait between
+polls is the safety net's while IDLE is live and the mailbox's own otherwise. The supervisor
+itself, against Dovecot, is tested in tests/imap/test_idle_*.py."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+from temporalio.client import WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities import build_activities
+from core.crypto import Cipher
+from core.settings import Settings
+from domain.outcomes import PushState
+from providers.base import Credentials
+from store import mailboxes
+from store.db import transaction
+from tests.conftest import make_agent, unique_task_queue
+from tests.fakes import FakeMailbox, fake_factory
+from worker import WORKFLOW_RUNNER
+from workflows.mailbox import MAILBOX_PUSH, MAILBOX_STATUS, MailboxWorkflow, mailbox_workflow_id
+from workflows.mailbox_state import MailboxInput, MailboxState, PushEvent
+from workflows.registry import WORKFLOWS
+
+SECRET = "test-secret-key"
+INTERVAL = 60
+SAFETY = 900
+
+Handle = WorkflowHandle[MailboxWorkflow, MailboxState]
+
+
+@pytest.fixture
+async def started(
+    time_skipping_env: WorkflowEnvironment, sqlite_engine: Engine
+) -> AsyncIterator[Handle]:
+    agent, _ = make_agent(sqlite_engine)
+    with transaction(sqlite_engine) as session:
+        mailbox, _ = mailboxes.connect(
+            session,
+            agent_id=agent.id,
+            provider="imap",
+            address=f"support-{uuid.uuid4().hex[:6]}@imap.example",
+            credentials_encrypted=Cipher(SECRET).encrypt_credentials(Credentials("")),
+        )
+    settings = Settings(
+        secret_key=SECRET,
+        task_queue=unique_task_queue(),
+        worker_max_concurrent_activities=4,
+        push_safety_poll_seconds=SAFETY,
+    )
+    with ThreadPoolExecutor(4) as pool:
+        async with Worker(
+            time_skipping_env.client,
+            task_queue=settings.task_queue,
+            workflows=WORKFLOWS,
+            workflow_runner=WORKFLOW_RUNNER,
+            activities=build_activities(sqlite_engine, settings, fake_factory(FakeMailbox())),
+            activity_executor=pool,
+            max_concurrent_activities=4,
+        ):
+            state = MailboxState(mailbox.id, agent.id, "imap", poll_interval_seconds=INTERVAL)
+            handle = await time_skipping_env.client.start_workflow(
+                MailboxWorkflow.run,
+                MailboxInput(state),
+                id=mailbox_workflow_id(mailbox.id),
+                task_queue=settings.task_queue,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(MAILBOX_STATUS, "active"),
+                        SearchAttributePair(MAILBOX_PUSH, "off"),
+                    ]
+                ),
+            )
+            await time_skipping_env.sleep(timedelta(seconds=1))
+            try:
+                yield handle
+            finally:
+                await handle.terminate("test over")
+
+
+async def polls(handle: Handle) -> int:
+    return (await handle.query(MailboxWorkflow.state)).polls
+
+
+async def shown(handle: Handle) -> tuple[PushState, str | None]:
+    state = await handle.query(MailboxWorkflow.state)
+    attribute = (await handle.describe()).typed_search_attributes.get(MAILBOX_PUSH)
+    return state.push.state, attribute
+
+
+def report(state: PushState) -> PushEvent:
+    return PushEvent("state", state=state, safety_poll_seconds=SAFETY)
+
+
+async def test_idle_state_reports_show_at_once_and_set_the_polling_pace(
+    started: Handle, time_skipping_env: WorkflowEnvironment
+) -> None:
+    env = time_skipping_env
+    assert await polls(started) == 1  # the start's poll
+    # An IMAP mailbox keeps no watch of its own: no keep_push, its push is what is reported.
+    assert await shown(started) == (PushState.OFF, "off")
+
+    await started.signal(MailboxWorkflow.push_event, report(PushState.LIVE))
+    await env.sleep(timedelta(seconds=1))
+    assert await shown(started) == (PushState.LIVE, "live")
+    assert await polls(started) == 2  # live: read what came while nobody watched
+
+    # IDLE live: the mailbox's 60 s interval gives way to the safety net's 900 s.
+    await env.sleep(timedelta(seconds=INTERVAL * 5))
+    assert await polls(started) == 2
+    await env.sleep(timedelta(seconds=SAFETY))
+    assert await polls(started) == 3
+
+    # A worker restarted: the same `live` again still polls once (its IDLE is new).
+    await started.signal(MailboxWorkflow.push_event, report(PushState.LIVE))
+    await env.sleep(timedelta(seconds=1))
+    assert await polls(started) == 4
+
+    # The connection keeps failing: shown at once, one poll, then the mailbox's own pace.
+    await started.signal(MailboxWorkflow.push_event, report(PushState.FAILED))
+    await env.sleep(timedelta(seconds=1))
+    assert await shown(started) == (PushState.FAILED, "failed")
+    assert await polls(started) == 5
+    await env.sleep(timedelta(seconds=INTERVAL + 1))
+    assert await polls(started) == 6
+
+    # A server without IDLE: off, polled at the mailbox's interval.
+    await started.signal(MailboxWorkflow.push_event, report(PushState.OFF))
+    await env.sleep(timedelta(seconds=1))
+    assert await shown(started) == (PushState.OFF, "off")
+    before = await polls(started)
+    await env.sleep(timedelta(seconds=INTERVAL + 1))
+    assert await polls(started) == before + 1
