@@ -101,9 +101,7 @@ async def push_state(api: Api, mailbox: dict[str, Any], state: str) -> dict[str,
 
 async def workflow_push(env: WorkflowEnvironment, mailbox: dict[str, Any]) -> tuple[str, str]:
     """What the workflow's `state` query and its `MailboxPush` search attribute say."""
-    handle = env.client.get_workflow_handle_for(
-        MailboxWorkflow.run, mailbox_workflow_id(mailbox["id"])
-    )
+    handle = env.client.get_workflow_handle(mailbox_workflow_id(mailbox["id"]))
     state = await handle.query(MailboxWorkflow.state)
     attribute = (await handle.describe()).typed_search_attributes.get(MAILBOX_PUSH)
     return str(state.push.state), str(attribute)
