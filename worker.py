@@ -56,6 +56,7 @@ def build_worker(
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         # The mailbox fetch runs as a local activity, on the same pool.
         max_concurrent_local_activities=settings.worker_max_concurrent_activities,
+        max_cached_workflows=settings.worker_max_cached_workflows,
         # Let in-flight activities finish on SIGTERM instead of abandoning them to a timeout.
         graceful_shutdown_timeout=timedelta(seconds=20),
     )
@@ -117,7 +118,10 @@ async def connect_worker_client(settings: Settings) -> Client:
 
 
 async def run(settings: Settings) -> None:
-    engine = make_engine(settings.effective_database_url)
+    # As many connections as activity threads (half pooled, half overflow): an activity never
+    # waits for a connection another thread holds idle (docs/benchmarks.md §7).
+    pool = max(1, settings.worker_max_concurrent_activities // 2)
+    engine = make_engine(settings.effective_database_url, pool_size=pool)
     client = await connect_worker_client(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     flood_limit_per_hour: int = Field(default=20, ge=1)
     intake_wait_seconds: float = Field(default=5.0, gt=0)
     worker_max_concurrent_activities: int = Field(default=32, ge=1)
+    # Workflows a worker keeps in memory between tasks (Temporal's default is 1,000): above the
+    # mailboxes it serves, or every wake of an evicted one replays its history (about 42 KiB
+    # per cached workflow; docs/scaling.md).
+    worker_max_cached_workflows: int = Field(default=2000, ge=0)
 
     # --- Webhooks (docs/events.md) ---
     # Lets endpoints be http and on loopback, private or link-local addresses: for a receiver
