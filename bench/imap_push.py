@@ -15,10 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import col, func, select
+from sqlmodel import func, select
 
-from api.mailbox_control import signal
-from bench.ingest_baseline import worker_settings
+from bench.ingest_baseline import start_until_ready, worker_settings
 from core.crypto import Cipher
 from domain.credentials import Credentials
 from domain.outcomes import PushState
@@ -64,7 +63,6 @@ async def connect_all(facts: dict[str, Any], dovecot: Dovecot, count: int) -> li
     settings = worker_settings(facts)
     engine = make_engine(settings.effective_database_url)
     cipher = Cipher.from_settings(settings)
-    client = await _temporal(facts)
     rows: list[Mailbox] = []
     with transaction(engine) as session:
         agent = session.exec(select(Agent)).first()
@@ -83,27 +81,15 @@ async def connect_all(facts: dict[str, Any], dovecot: Dovecot, count: int) -> li
                 server=server,
             )
             rows.append(mailbox)
-    gate = asyncio.Semaphore(16)
-
-    async def start(row: Mailbox) -> None:
-        async with gate:
-            await signal(client, settings, row, "reconnect")
-
-    await asyncio.gather(*(start(row) for row in rows))
-    ids = [row.id for row in rows]
-    while True:
-        with transaction(engine) as session:
-            found = session.exec(select(Mailbox).where(col(Mailbox.id).in_(ids))).all()
-            # An idle IMAP poll writes nothing (no last_polled_at); a watch that goes live
-            # wakes its workflow's poll, which is all the readiness the delivery needs.
-            ready = sum(1 for m in found if m.push_state == PushState.LIVE)
-            failed = sum(1 for m in found if m.push_state != PushState.LIVE and m.push_error)
-        if failed:
-            raise RuntimeError(f"{failed} mailboxes could not hold IDLE")
-        if ready == count:
-            break
-        await asyncio.sleep(1)
     engine.dispose()
+    # An idle IMAP poll writes nothing (no last_polled_at); a watch that goes live wakes its
+    # workflow's poll, which is all the readiness the delivery needs.
+    await start_until_ready(
+        facts,
+        rows,
+        ready=lambda m: m.push_state == PushState.LIVE,
+        failed=lambda m: m.push_state != PushState.LIVE and m.push_error is not None,
+    )
     await _settled(dovecot)
     return rows
 
@@ -119,12 +105,6 @@ async def _settled(dovecot: Dovecot, quiet_seconds: float = 10.0, most: float = 
         if now == seen:
             return
         seen = now
-
-
-async def _temporal(facts: dict[str, Any]) -> Any:
-    from temporalio.client import Client
-
-    return await Client.connect(facts["temporal_address"])
 
 
 def deliver_spread(

@@ -14,14 +14,17 @@ import asyncio
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from sqlmodel import select
+from sqlmodel import col, select
+from temporalio.client import Client
 
 from activities.mailbox_types import FetchInput
+from api.mailbox_control import signal
 from core.crypto import Cipher
 from core.settings import Settings
 from ingest.fetch import fetch_into_ledger
@@ -118,6 +121,40 @@ async def connect_mailboxes(
             rows.append(mailbox)
     engine.dispose()
     return rows
+
+
+async def start_until_ready(
+    facts: dict[str, Any],
+    rows: list[Mailbox],
+    ready: Callable[[Mailbox], bool],
+    failed: Callable[[Mailbox], bool],
+) -> None:
+    """Start each mailbox's workflow as the OAuth callback does, then wait until `ready`
+    holds for every row; a row that `failed` ends the wait with an error."""
+    settings = worker_settings(facts)
+    client = await Client.connect(facts["temporal_address"])
+    gate = asyncio.Semaphore(16)
+
+    async def start(row: Mailbox) -> None:
+        async with gate:
+            await signal(client, settings, row, "reconnect")
+
+    await asyncio.gather(*(start(row) for row in rows))
+    engine = make_engine(settings.effective_database_url)
+    ids = [row.id for row in rows]
+    try:
+        while True:
+            with transaction(engine) as session:
+                found = session.exec(select(Mailbox).where(col(Mailbox.id).in_(ids))).all()
+                broken = sum(1 for m in found if failed(m))
+                done = sum(1 for m in found if ready(m))
+            if broken:
+                raise RuntimeError(f"{broken} mailboxes could not set push up")
+            if done == len(ids):
+                return
+            await asyncio.sleep(1)
+    finally:
+        engine.dispose()
 
 
 def run_baseline(

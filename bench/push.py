@@ -48,11 +48,10 @@ from typing import Any
 import httpx
 from sqlmodel import col, select
 
-from api.mailbox_control import signal
 from bench import imap_push as imap_bench
 from bench.fanout import rss_mb
 from bench.harness import percentile, postgres_database, running_dev
-from bench.ingest_baseline import connect_mailboxes, worker_settings
+from bench.ingest_baseline import connect_mailboxes, start_until_ready, worker_settings
 from domain.outcomes import PushState
 from emulator.dovecot import Dovecot
 from store.db import make_engine, transaction
@@ -70,42 +69,19 @@ def mail(subject: str) -> bytes:
 
 
 async def connect_all(facts: dict[str, Any], provider: str, count: int) -> list[Mailbox]:
-    """M mailboxes connected as the OAuth callback connects them, workflows started."""
-    settings = worker_settings(facts)
-    engine = make_engine(settings.effective_database_url)
+    """M mailboxes connected as the OAuth callback connects them, workflows started; returns
+    once every push is live and every first poll done."""
     verify = ssl.create_default_context(cafile=facts["emulator_ca"])
-    client = await _temporal(facts)
     addresses = [f"push{i}@acme.example" for i in range(count)]
     with httpx.Client(base_url=facts["emulator_url"], verify=verify, timeout=60) as emulator:
         rows = await connect_mailboxes(facts, emulator, provider, addresses)
-    gate = asyncio.Semaphore(16)
-
-    async def start(row: Mailbox) -> None:
-        async with gate:
-            await signal(client, settings, row, "reconnect")
-
-    await asyncio.gather(*(start(row) for row in rows))
-    ids = [row.id for row in rows]
-    while True:  # every push live and every first poll done
-        with transaction(engine) as session:
-            found = session.exec(select(Mailbox).where(col(Mailbox.id).in_(ids))).all()
-            ready = sum(
-                1 for m in found if m.push_state == PushState.LIVE and m.last_polled_at is not None
-            )
-            failed = sum(1 for m in found if m.push_state == PushState.FAILED)
-        if failed:
-            raise RuntimeError(f"{failed} mailboxes could not set push up")
-        if ready == count:
-            break
-        await asyncio.sleep(1)
-    engine.dispose()
+    await start_until_ready(
+        facts,
+        rows,
+        ready=lambda m: m.push_state == PushState.LIVE and m.last_polled_at is not None,
+        failed=lambda m: m.push_state == PushState.FAILED,
+    )
     return rows
-
-
-async def _temporal(facts: dict[str, Any]) -> Any:
-    from temporalio.client import Client
-
-    return await Client.connect(facts["temporal_address"])
 
 
 def deliver_spread(

@@ -16,6 +16,8 @@ BENCH_RUNS: dict[str, str] = {
     "ingest_outlook_sqlite": "ingest --provider outlook --messages 10 --idle-polls 1 --db sqlite",
     "intake": "intake --concurrency 2 --duration 1 --db sqlite",
     "push": "push --mailboxes 3 --mails 6 --rate 3 --idle-duration 2 --db sqlite",
+    # Its own Dovecot (emulator/dovecot.py), IDLE held by the worker's supervisor.
+    "push_imap": "push --provider imap --mailboxes 3 --mails 6 --rate 3 --idle-duration 2",
     "events": "events --concurrency 2 --duration 2 --warmup 0 --db sqlite --slow-endpoint",
     "intake_latency": "intake_latency --source widget --requests 3 --db sqlite",
     "parse": "parse --messages 20",
@@ -175,3 +177,12 @@ def test_events(bench_result: dict[str, Any]) -> None:
     assert result["lost"] == 0  # the healthy receiver got every event
     assert 0 < result["delivery_p50_ms"] <= result["delivery_p99_ms"]
     assert result["events_per_s"] > 0 and result["ratio"] > 0
+
+
+def test_push_imap(bench_result: dict[str, Any]) -> None:
+    result = bench_result
+    has_keys(result, "push_p50_ms", "push_p99_ms", "imap_connections", "imap_idle_live")
+    assert (result["provider"], result["mailboxes"], result["mails"]) == ("imap", 3, 6)
+    assert result["lost"] == 0 and result["duplicated"] == 0
+    assert result["imap_idle_live"] == 3
+    assert 0 < result["push_p50_ms"] <= result["push_p99_ms"]
