@@ -20,6 +20,9 @@ from providers.imap.server import ImapServer, StepFailed
 # "too many connections" / "simultaneous connections").
 _THROTTLE_WORDS = ("[unavailable]", "[limit]", "too many", "maximum number of connections")
 _TRANSIENT_CODES = ("[serverbug]", "[inuse]", "[expungeissued]", "[contactadmin]")
+# imaplib's words for a connection that dropped mid-command (its `abort`), which imapclient's
+# `login` re-raises as a LoginError like a real refusal.
+_DROPPED_WORDS = ("socket error", "eof", "connection reset", "broken pipe", "timed out")
 # IMAP says nothing of when to come back; a throttled mailbox waits this long.
 THROTTLE_PAUSE_SECONDS = 30.0
 
@@ -43,7 +46,7 @@ def _refused_login(cause: BaseException) -> bool:
     if not isinstance(cause, LoginError) or isinstance(cause, IMAPClientAbortError):
         return False
     text = str(cause).lower()
-    return not any(code in text for code in _TRANSIENT_CODES)
+    return not any(code in text for code in (*_TRANSIENT_CODES, *_DROPPED_WORDS))
 
 
 def refused(server: ImapServer, error: StepFailed, timeout: float) -> LoginRefused:

@@ -36,6 +36,10 @@ SERVER = ImapServer("imap.example.com", 993, "tls", "ann", "INBOX")
             Throttled,
         ),
         (StepFailed("login", LoginError("[SERVERBUG] Internal error")), Transient),
+        # The server went away during LOGIN: imapclient turns imaplib's `abort` into a
+        # LoginError too, and only its words tell the two apart.
+        (StepFailed("login", LoginError("command: LOGIN => socket error: EOF")), Transient),
+        (StepFailed("login", LoginError("socket error: [Errno 104] Connection reset")), Transient),
         # A line dropped during LOGIN is not a refused password.
         (StepFailed("login", imaplib.IMAP4.abort("socket error: EOF")), Transient),
         (StepFailed("login", TimeoutError("timed out")), Transient),
