@@ -43,6 +43,7 @@ from providers.imap import idle
 from store import mailboxes
 from store.db import transaction
 from store.models import utcnow
+from store.notify import drain, listening
 from workflows.mailbox import mailbox_workflow_id
 from workflows.mailbox_state import PollRequest, PushEvent
 
@@ -155,9 +156,7 @@ class IdleSupervisor:
         self._ring.set()
 
     async def _listen(self, stop: asyncio.Event) -> None:
-        url = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as session:
-            await session.execute(f"LISTEN {mailboxes.WATCHERS_CHANNEL}")
+        async with listening(self._engine, mailboxes.WATCHERS_CHANNEL) as session:
             rescan = self._settings.imap_idle_rescan_seconds
             loop = asyncio.get_running_loop()
             while not stop.is_set():
@@ -168,7 +167,7 @@ class IdleSupervisor:
                     async for _ in session.notifies(timeout=1.0, stop_after=1):
                         rang = True
                     if rang:
-                        await _drain(session)
+                        await drain(session)
                         break
                 self._ring.clear()
 
@@ -370,11 +369,6 @@ async def _take_locks(session: psycopg.AsyncConnection[Any], keys: list[str]) ->
         (list(by_lock),),
     )
     return [by_lock[row[0]] for row in await cursor.fetchall()]
-
-
-async def _drain(session: psycopg.AsyncConnection[Any]) -> None:
-    async for _ in session.notifies(timeout=0):
-        pass
 
 
 async def _wait(stop: asyncio.Event, ring: asyncio.Event, seconds: float) -> None:

@@ -17,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
-import psycopg
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
@@ -29,6 +27,7 @@ from core.settings import Settings
 from store import events, webhooks
 from store.db import transaction
 from store.models import utcnow
+from store.notify import drain, listening
 from workflows.webhooks import (
     WAKE_SIGNAL,
     DispatcherInput,
@@ -102,9 +101,7 @@ class OutboxWaker:
                 await _wait(stop, 1.0)
 
     async def _listen(self, stop: asyncio.Event) -> None:
-        url = self._engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
-            await connection.execute(f"LISTEN {events.EVENTS_CHANNEL}")
+        async with listening(self._engine, events.EVENTS_CHANNEL) as connection:
             await self.once()  # what was written before we listened
             read_at = time.monotonic()
             while not stop.is_set():
@@ -115,7 +112,7 @@ class OutboxWaker:
                 if rang:
                     # A burst rings many times: let it land, then read the counters once.
                     await _wait(stop, self._tick)
-                    await _drain(connection)
+                    await drain(connection)
                 elif time.monotonic() - read_at < LISTEN_FALLBACK_SECONDS:
                     continue
                 await self.once()
@@ -150,12 +147,6 @@ class OutboxWaker:
     def _mark(self, woken: list[webhooks.Behind]) -> None:
         with transaction(self._engine) as session:
             webhooks.mark_signalled(session, woken)
-
-
-async def _drain(connection: psycopg.AsyncConnection[Any]) -> None:
-    """Forget the notifications that came meanwhile: the counters say what they meant."""
-    async for _ in connection.notifies(timeout=0):
-        pass
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

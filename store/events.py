@@ -16,13 +16,13 @@ import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from domain import events as shapes
 from domain.events import EventType, MailboxFacts, MessageFacts, TicketFacts
 from store import agents
 from store.models import Agent, Event, Mailbox, Ticket, TicketMessage, utcnow
+from store.notify import notify_at_commit
 
 
 def new_event_id() -> str:
@@ -56,30 +56,8 @@ def record_locked(
     agent.next_event_seq += 1
     session.add(agent)
     session.add(event)
-    if session.get_bind().dialect.name == "postgresql":
-        session.info.setdefault(_TO_NOTIFY, set()).add(agent.id)
+    notify_at_commit(session, EVENTS_CHANNEL, agent.id)
     return event
-
-
-# The workspaces whose events a session's transaction wrote, notified once at its commit: a
-# statement per event would also flush the session each time, and a batch of 25 emails would
-# write row by row instead of in one flush.
-_TO_NOTIFY = "deskclone_events_to_notify"
-
-
-@sa.event.listens_for(Session, "before_commit")
-def _notify_listeners(session: Session) -> None:
-    """Rings the outbox waker; PostgreSQL delivers it when (and only if) the commit succeeds."""
-    for agent_id in sorted(session.info.pop(_TO_NOTIFY, ())):
-        session.connection().execute(
-            sa.text("SELECT pg_notify(:channel, :agent)"),
-            {"channel": EVENTS_CHANNEL, "agent": agent_id},
-        )
-
-
-@sa.event.listens_for(Session, "after_rollback")
-def _forget_notifications(session: Session) -> None:
-    session.info.pop(_TO_NOTIFY, None)
 
 
 def ticket_facts(session: Session, ticket: Ticket) -> TicketFacts:

@@ -13,6 +13,7 @@ from domain import events as shapes
 from domain.outcomes import FINAL_OUTCOMES, MailboxStatus, Outcome, PushState
 from store import agents, events
 from store.models import InboundMessage, Mailbox, OAuthState, utcnow
+from store.notify import notify_at_commit
 
 
 def get(session: Session, agent_id: str, mailbox_id: str) -> Mailbox | None:
@@ -169,11 +170,7 @@ WATCHERS_CHANNEL = "deskclone_mailboxes"
 
 
 def ring_watchers(session: Session, mailbox: Mailbox) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            sa.text("SELECT pg_notify(:channel, :mailbox)"),
-            {"channel": WATCHERS_CHANNEL, "mailbox": mailbox.id},
-        )
+    notify_at_commit(session, WATCHERS_CHANNEL, mailbox.id)
 
 
 @dataclass(frozen=True)
