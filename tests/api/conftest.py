@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -78,7 +79,16 @@ def make_api_settings(base: Settings, **overrides: object) -> Settings:
 async def api(
     api_worker: Settings, dev_server_env: WorkflowEnvironment, postgres_engine: Engine
 ) -> AsyncIterator[Api]:
-    settings = make_api_settings(api_worker)
+    async with serving(api_worker, dev_server_env, postgres_engine) as served:
+        yield served
+
+
+@asynccontextmanager
+async def serving(
+    worker: Settings, dev_server_env: WorkflowEnvironment, postgres_engine: Engine
+) -> AsyncIterator[Api]:
+    """The app for a new workspace, beside `worker`, and a client that calls it in-process."""
+    settings = make_api_settings(worker)
     agent, token = make_agent(postgres_engine)
     app = create_app(settings, dev_server_env.client, engine=postgres_engine)
     # An address of its own per test: on PostgreSQL the rate limits are counted in the

@@ -3,7 +3,6 @@ session's real Dovecot (tests/conftest.py `dovecot`), reached over TLS verified 
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -18,8 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from core.settings import Settings
 from emulator.dovecot import Dovecot
-from tests.api.conftest import Api, make_api_settings
-from tests.conftest import make_agent, unique_task_queue
+from tests.api.conftest import Api, serving
+from tests.conftest import unique_task_queue
 from worker import build_worker
 
 
@@ -69,13 +68,8 @@ async def imap_worker(
 async def imap_api(
     imap_worker: Settings, dev_server_env: WorkflowEnvironment, postgres_engine: Engine
 ) -> AsyncIterator[Api]:
-    settings = make_api_settings(imap_worker)
-    agent, token = make_agent(postgres_engine)
-    app = create_app(settings, dev_server_env.client, engine=postgres_engine)
-    address = "2001:db8::" + ":".join(secrets.token_hex(2) for _ in range(3))
-    transport = httpx.ASGITransport(app=app, client=(address, 5555))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield Api(client, app, agent, token, postgres_engine, settings)
+    async with serving(imap_worker, dev_server_env, postgres_engine) as served:
+        yield served
 
 
 @asynccontextmanager

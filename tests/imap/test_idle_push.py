@@ -18,18 +18,16 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from api.idle_supervisor import IdleSupervisor, idle_watching
 from core.settings import Settings
 from domain.outcomes import PushState
 from emulator.dovecot import Dovecot
-from tests.api.conftest import Api, make_api_settings
-from tests.conftest import make_agent, unique_task_queue
+from tests.api.conftest import Api, serving
+from tests.conftest import unique_task_queue
 from tests.fakes import make_email
 from tests.imap.conftest import Account
 from tests.imap.support import connected, mailbox_now, tickets, until
@@ -76,12 +74,8 @@ async def idle_api(
     dev_server_env: WorkflowEnvironment,
     postgres_engine: Engine,
 ) -> AsyncIterator[Api]:
-    settings = make_api_settings(idle_worker[0])
-    agent, token = make_agent(postgres_engine)
-    app = create_app(settings, dev_server_env.client, engine=postgres_engine)
-    transport = httpx.ASGITransport(app=app, client=("2001:db8::20", 5555))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield Api(client, app, agent, token, postgres_engine, settings)
+    async with serving(idle_worker[0], dev_server_env, postgres_engine) as served:
+        yield served
 
 
 async def hourly(api: Api, account: Account, **changes: Any) -> dict[str, Any]:
