@@ -115,4 +115,14 @@ def supervise(children: list[Child], dev_json: Path) -> None:
             child.start()
             facts = json.loads(dev_json.read_text())
             facts["pids"][child.name] = child.pid
-            dev_json.write_text(json.dumps(facts, indent=2))
+            write_private_json(dev_json, facts)
+
+
+def write_private_json(path: Path, data: dict[str, Any]) -> None:
+    """Write a file only its owner may read, atomically: a reader (the fault tests poll dev.json
+    for the restarted worker's pid) sees the old facts or the new, never an empty file."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(json.dumps(data, indent=2))
+    os.replace(partial, path)

@@ -29,7 +29,7 @@ from core.temporal import (
     register_search_attributes,
     temporal_cli_path,
 )
-from deskclone.children import Child, supervise, wait_for_http
+from deskclone.children import Child, supervise, wait_for_http, write_private_json
 from deskclone.dev_imap import ImapSandbox, banner_line, prepare_sandbox, sandbox_ca
 
 log = logging.getLogger("deskclone.dev")
@@ -233,7 +233,7 @@ def run_dev(options: DevOptions, base: Settings) -> int:
         public_key = _prepare_database(env.settings, env.admin_token)
         children.start(env)
         facts = _facts(options, env, children, public_key)
-        _write_private(dev_json, facts)
+        write_private_json(dev_json, facts)
         _banner(facts, time.monotonic() - started, banner_line(children.imap))
         supervise(children.all, dev_json)
     except _Stop as stop:
@@ -266,7 +266,7 @@ def _load_secrets(data_dir: Path, settings: Settings) -> tuple[str, str]:
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
     stored["admin_token"] = admin or stored.get("admin_token") or secrets.token_urlsafe(24)
     stored["secret_key"] = secret or stored.get("secret_key") or secrets.token_urlsafe(32)
-    _write_private(path, stored)
+    write_private_json(path, stored)
     return stored["admin_token"], stored["secret_key"]
 
 
@@ -317,11 +317,6 @@ def _facts(
         "imap": children.imap.facts() if isinstance(children.imap, ImapSandbox) else None,
         "imap_note": children.imap if isinstance(children.imap, str) else None,
     }
-
-
-def _write_private(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2))
-    path.chmod(0o600)
 
 
 def _banner(facts: dict[str, Any], seconds: float, imap_line: str) -> None:
