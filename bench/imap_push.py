@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import shutil
 import subprocess
 import tempfile
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlmodel import func, select
+from temporalio.client import Client
 
 from bench.ingest_baseline import start_until_ready, worker_settings
 from core.crypto import Cipher
@@ -90,8 +92,22 @@ async def connect_all(facts: dict[str, Any], dovecot: Dovecot, count: int) -> li
         ready=lambda m: m.push_state == PushState.LIVE,
         failed=lambda m: m.push_state != PushState.LIVE and m.push_error is not None,
     )
+    # The rows say live as soon as the supervisor's watches are: the workflows may still be
+    # queued behind their first polls, and a delivery then would time that queue, not push.
+    await _workflows_live(facts, len(rows))
     await _settled(dovecot)
     return rows
+
+
+async def _workflows_live(facts: dict[str, Any], count: int, most: float = 600.0) -> None:
+    """Until `count` mailbox workflows show `MailboxPush` live (each has heard or read it)."""
+    client = await Client.connect(facts["temporal_address"])
+    query = 'WorkflowType = "MailboxWorkflow" AND MailboxPush = "live"'
+    deadline = time.monotonic() + most
+    while (live := (await client.count_workflows(query)).count) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{live} of {count} mailbox workflows know their IDLE is live")
+        await asyncio.sleep(1)
 
 
 async def _settled(dovecot: Dovecot, quiet_seconds: float = 10.0, most: float = 300.0) -> None:
@@ -134,10 +150,14 @@ def _mail(subject: str) -> bytes:
     ).encode()
 
 
+# Dovecot's login line, with or without the level its log_path format adds ("Info: ").
+LOGIN_LINE = re.compile(r"imap-login: (?:Info: )?Login:")
+
+
 def logins(dovecot: Dovecot) -> int:
     """IMAP logins so far (polls' connections, IDLE connections and the bench's APPENDs)."""
     try:
-        return dovecot.log_file.read_text(errors="replace").count("imap-login: Login:")
+        return len(LOGIN_LINE.findall(dovecot.log_file.read_text(errors="replace")))
     except OSError:
         return 0
 
@@ -156,6 +176,7 @@ def figures(dovecot: Dovecot, worker_pid: int, database_url: str) -> dict[str, A
     return {
         "imap_connections": _connections(worker_pid, dovecot.port),
         "dovecot_processes": dovecot.process_count(),
+        "imap_logins": logins(dovecot),  # the whole run's: watches, polls, the APPENDs
         "imap_idle_live": int(live),
         "inotify_max_user_instances": int(INOTIFY_LIMIT.read_text()),
     }

@@ -14,14 +14,16 @@ from core import metrics
 from core.crypto import Cipher
 from core.settings import Settings
 from domain.outcomes import MailboxStatus, MailCounts
+from domain.push import PushStatus
 from ingest.batch import read_header_fields
 from ingest.tickets import Heartbeat, make_tickets
 from providers.base import ProviderError, RawMessage
 from providers.cache import ProviderCache
+from providers.registry import provider_info
 from store import ledger, mailboxes
 from store.db import transaction
 from store.ledger import NewInbound
-from store.models import utcnow
+from store.models import Mailbox, utcnow
 
 # Rows an interrupted poll left pending are picked up again, a bounded number per poll.
 MAX_PENDING_CARRIED = 200
@@ -40,6 +42,11 @@ class FetchResult:
     # A small page is made into tickets in the same activity (`ledger_ids` is then empty):
     # what became of its emails.
     made: MailCounts | None = None
+    # For a push held outside the workflow (IMAP IDLE): the watch's state as the worker's
+    # supervisor recorded it. The workflow adopts it from every poll, so a `state` signal
+    # that never arrived (sent before the workflow started, or timed out) costs at most one
+    # poll at the interval, not polling at the interval under a live watch for good.
+    watch: PushStatus | None = None
 
 
 def fetch_into_ledger(
@@ -70,6 +77,7 @@ def fetch_into_ledger(
         connected_at = mailbox.updated_at
         provider_name = mailbox.provider
         provider, known = providers.get(mailbox.id, mailbox.provider, mailbox.credentials_encrypted)
+        watch = _held_watch(mailbox, settings)
     if notified_at is not None:
         metrics.push_to_poll(provider_name, (utcnow() - notified_at).total_seconds())
     try:
@@ -86,7 +94,7 @@ def fetch_into_ledger(
     latest = provider.credentials()
     rotated = latest.refresh_token != known.refresh_token
     if not rows and page.next_cursor == cursor and not rotated:
-        return FetchResult(more=page.more, cursor=cursor)  # the idle poll: nothing to write
+        return FetchResult(more=page.more, cursor=cursor, watch=watch)  # idle: nothing to write
     ids = store_page(
         engine,
         mailbox_id,
@@ -116,6 +124,17 @@ def fetch_into_ledger(
         fetched=len(rows),
         retry_after_seconds=page.retry_after,
         made=made,
+        watch=watch,
+    )
+
+
+def _held_watch(mailbox: Mailbox, settings: Settings) -> PushStatus | None:
+    if provider_info(mailbox.provider).push_kind != "imap_idle":
+        return None  # the workflow keeps Gmail's watch and Graph's subscription itself
+    return PushStatus(
+        mailbox.push_state,
+        error=mailbox.push_error,
+        safety_poll_seconds=settings.push_safety_poll_seconds,
     )
 
 

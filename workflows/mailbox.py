@@ -90,6 +90,9 @@ class MailboxWorkflow:
         self._push_check = self.s.push.state != PushState.LIVE or self.s.push_renew_at is None
         self._push_replace = False
         self._follow_up_at: datetime | None = None
+        # The supervisor's `state` signals so far: a poll's reading of its recorded state is
+        # older than any signal that came while the poll ran, and then not adopted.
+        self._push_reports = 0
 
     @workflow.query(name="state")
     def state(self) -> MailboxState:
@@ -131,15 +134,20 @@ class MailboxWorkflow:
         too): mail that came while nobody watched announced itself to nobody."""
         if event.state is None:
             return
+        self._push_reports += 1
         safety = event.safety_poll_seconds or self.s.push.safety_poll_seconds
         status = PushStatus(event.state, error=event.error, safety_poll_seconds=safety)
+        if self._adopt_push(status) or status.state == PushState.LIVE:
+            self._poll_now = True
+            self._poll_reason = "person"
+
+    def _adopt_push(self, status: PushStatus) -> bool:
+        """The push as the IDLE supervisor has it; True if its state changed."""
         changed = status.state != self.s.push.state
         if changed:
             workflow.upsert_search_attributes([MAILBOX_PUSH.value_set(status.state)])
-        if changed or status.state == PushState.LIVE:
-            self._poll_now = True
-            self._poll_reason = "person"
         self.s.push = status
+        return changed
 
     @workflow.signal(name="settings_changed")
     def settings_changed(self, change: SettingsChanged) -> None:
@@ -321,6 +329,7 @@ class MailboxWorkflow:
         fetch = FetchInput(
             self.s.mailbox_id, notified_at=notified_at, make_tickets_up_to=INLINE_TICKETS
         )
+        reports = self._push_reports
         try:
             if workflow.patched("local-fetch"):
                 # A local activity: run by this worker inside the workflow task, so a poll
@@ -357,6 +366,8 @@ class MailboxWorkflow:
         self.s.polls += 1
         self.s.last_poll_at = workflow.now().isoformat()
         self.s.cursor = fetched.cursor
+        if fetched.watch is not None and reports == self._push_reports:
+            self._adopt_push(fetched.watch)
         if fetched.made is not None:
             self.s.counts.add(fetched.made)
         if fetched.ledger_ids:

@@ -1,14 +1,16 @@
 """The mailbox workflow's side of IMAP IDLE on the time-skipping server, with the in-memory
 provider: the supervisor's `push_event("state")` shows on the query and `MailboxPush` at once,
-a `live` report always polls (mail that came while nobody watched), and the wait between
-polls is the safety net's while IDLE is live and the mailbox's own otherwise. The supervisor
-itself, against Dovecot, is tested in tests/imap/test_idle_*.py."""
+a `live` report always polls (mail that came while nobody watched), the wait between polls is
+the safety net's while IDLE is live and the mailbox's own otherwise, and a report whose signal
+never arrived is read from the database at the next poll. The supervisor itself, against
+Dovecot, is tested in tests/imap/test_idle_*.py."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -37,12 +39,32 @@ INTERVAL = 60
 SAFETY = 900
 
 Handle = WorkflowHandle[MailboxWorkflow, MailboxState]
+TOKEN = Cipher(SECRET).encrypt_credentials(Credentials(""))
+
+
+@dataclass
+class Watched:
+    """A started IMAP mailbox workflow, and the supervisor's two ways of telling it."""
+
+    handle: Handle
+    engine: Engine
+    mailbox_id: str
+
+    def record(self, state: PushState) -> None:
+        with transaction(self.engine) as session:
+            assert mailboxes.record_watch(session, self.mailbox_id, TOKEN, state, None)
+
+    async def report(self, state: PushState) -> None:
+        """As the supervisor does: the row first, then the signal."""
+        self.record(state)
+        event = PushEvent("state", state=state, safety_poll_seconds=SAFETY)
+        await self.handle.signal(MailboxWorkflow.push_event, event)
 
 
 @pytest.fixture
-async def started(
+async def watched(
     time_skipping_env: WorkflowEnvironment, sqlite_engine: Engine
-) -> AsyncIterator[Handle]:
+) -> AsyncIterator[Watched]:
     agent, _ = make_agent(sqlite_engine)
     with transaction(sqlite_engine) as session:
         mailbox, _ = mailboxes.connect(
@@ -50,7 +72,7 @@ async def started(
             agent_id=agent.id,
             provider="imap",
             address=f"support-{uuid.uuid4().hex[:6]}@imap.example",
-            credentials_encrypted=Cipher(SECRET).encrypt_credentials(Credentials("")),
+            credentials_encrypted=TOKEN,
         )
     settings = Settings(
         secret_key=SECRET,
@@ -83,7 +105,7 @@ async def started(
             )
             await time_skipping_env.sleep(timedelta(seconds=1))
             try:
-                yield handle
+                yield Watched(handle, sqlite_engine, mailbox.id)
             finally:
                 await handle.terminate("test over")
 
@@ -98,19 +120,16 @@ async def shown(handle: Handle) -> tuple[PushState, str | None]:
     return state.push.state, attribute
 
 
-def report(state: PushState) -> PushEvent:
-    return PushEvent("state", state=state, safety_poll_seconds=SAFETY)
-
-
 async def test_idle_state_reports_show_at_once_and_set_the_polling_pace(
-    started: Handle, time_skipping_env: WorkflowEnvironment
+    watched: Watched, time_skipping_env: WorkflowEnvironment
 ) -> None:
     env = time_skipping_env
+    started = watched.handle
     assert await polls(started) == 1  # the start's poll
     # An IMAP mailbox keeps no watch of its own: no keep_push, its push is what is reported.
     assert await shown(started) == (PushState.OFF, "off")
 
-    await started.signal(MailboxWorkflow.push_event, report(PushState.LIVE))
+    await watched.report(PushState.LIVE)
     await env.sleep(timedelta(seconds=1))
     assert await shown(started) == (PushState.LIVE, "live")
     assert await polls(started) == 2  # live: read what came while nobody watched
@@ -122,12 +141,12 @@ async def test_idle_state_reports_show_at_once_and_set_the_polling_pace(
     assert await polls(started) == 3
 
     # A worker restarted: the same `live` again still polls once (its IDLE is new).
-    await started.signal(MailboxWorkflow.push_event, report(PushState.LIVE))
+    await watched.report(PushState.LIVE)
     await env.sleep(timedelta(seconds=1))
     assert await polls(started) == 4
 
     # The connection keeps failing: shown at once, one poll, then the mailbox's own pace.
-    await started.signal(MailboxWorkflow.push_event, report(PushState.FAILED))
+    await watched.report(PushState.FAILED)
     await env.sleep(timedelta(seconds=1))
     assert await shown(started) == (PushState.FAILED, "failed")
     assert await polls(started) == 5
@@ -135,9 +154,32 @@ async def test_idle_state_reports_show_at_once_and_set_the_polling_pace(
     assert await polls(started) == 6
 
     # A server without IDLE: off, polled at the mailbox's interval.
-    await started.signal(MailboxWorkflow.push_event, report(PushState.OFF))
+    await watched.report(PushState.OFF)
     await env.sleep(timedelta(seconds=1))
     assert await shown(started) == (PushState.OFF, "off")
     before = await polls(started)
     await env.sleep(timedelta(seconds=INTERVAL + 1))
     assert await polls(started) == before + 1
+
+
+async def test_a_report_whose_signal_was_lost_is_read_at_the_next_poll(
+    watched: Watched, time_skipping_env: WorkflowEnvironment
+) -> None:
+    """The supervisor went live before the workflow existed (a bulk connect, a busy server):
+    its signal found nobody, and the mailbox must not poll at its interval for good."""
+    env = time_skipping_env
+    started = watched.handle
+    assert await shown(started) == (PushState.OFF, "off")
+    watched.record(PushState.LIVE)  # recorded; the signal never came
+
+    await env.sleep(timedelta(seconds=INTERVAL + 1))  # the next poll, at the interval
+    assert await polls(started) == 2
+    assert await shown(started) == (PushState.LIVE, "live")
+    # From then on the safety net's pace.
+    await env.sleep(timedelta(seconds=INTERVAL * 5))
+    assert await polls(started) == 2
+
+    watched.record(PushState.FAILED)  # the same the other way: a failure is read too
+    await started.signal(MailboxWorkflow.poll_now)
+    await env.sleep(timedelta(seconds=1))
+    assert await shown(started) == (PushState.FAILED, "failed")
