@@ -196,6 +196,8 @@ def run(
         "worker_rss_mb": round(rss_mb(worker_pid), 1),
         "pushes": {} if dovecot else push_counts(facts),
         "setup_s": round(setup_s, 1),
+        "cached_workflows": args.cached_workflows
+        or worker_settings(facts).worker_max_cached_workflows,
         **extra,
     }
 
@@ -209,6 +211,12 @@ def main() -> None:
     parser.add_argument("--idle-duration", type=float, default=960.0)
     parser.add_argument("--settle", type=float, default=120.0, help="wait for tickets, s")
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument(
+        "--cached-workflows",
+        type=int,
+        default=None,
+        help="the worker's sticky cache (DESKCLONE_WORKER_MAX_CACHED_WORKFLOWS); its default else",
+    )
     args = parser.parse_args()
     with ExitStack() as stack:
         url = stack.enter_context(postgres_database()) if args.db == "postgres" else None
@@ -216,7 +224,9 @@ def main() -> None:
         if args.provider == "imap":
             dovecot = stack.enter_context(imap_bench.running_dovecot(args.mailboxes))
         # Loopback plaintext for the bench's Dovecot, as `deskclone dev` allows it.
-        extra = {"DESKCLONE_IMAP_ALLOW_PLAINTEXT": "1"} if dovecot else None
+        extra = {"DESKCLONE_IMAP_ALLOW_PLAINTEXT": "1"} if dovecot else {}
+        if args.cached_workflows is not None:
+            extra["DESKCLONE_WORKER_MAX_CACHED_WORKFLOWS"] = str(args.cached_workflows)
         facts = stack.enter_context(running_dev(url, extra, push=True))
         result = run(args, facts, dovecot)
     sys.stdout.write(json.dumps(result) + "\n")
