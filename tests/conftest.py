@@ -28,10 +28,10 @@ from core.temporal import (
     test_server_path,
 )
 from emulator.dovecot import Dovecot
-from store import agents
+from store import agents, mailboxes
 from store.db import make_engine, transaction
 from store.migrate import upgrade
-from store.models import Agent
+from store.models import Agent, Mailbox
 
 PG_ADMIN_URL = os.environ.get("DESKCLONE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -84,6 +84,22 @@ def make_agent(engine: Engine, name: str = "Acme") -> tuple[Agent, str]:
     with transaction(engine) as session:
         agent = agents.create(session, name=name, admin_token=token)
     return agent, token
+
+
+def make_mailbox(
+    engine: Engine, credentials_encrypted: str, provider: str = "gmail", address: str | None = None
+) -> Mailbox:
+    """A mailbox of a new agent, stored as the API's connect stores it."""
+    agent, _ = make_agent(engine)
+    with transaction(engine) as session:
+        mailbox, _ = mailboxes.connect(
+            session,
+            agent_id=agent.id,
+            provider=provider,
+            address=address or f"support-{uuid.uuid4().hex[:6]}@{provider}.example",
+            credentials_encrypted=credentials_encrypted,
+        )
+    return mailbox
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ nobody watching): the supervisor turns each such row `off` and tells its workflo
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
@@ -18,7 +17,7 @@ from domain.outcomes import PushState
 from store import mailboxes
 from store.db import transaction
 from store.models import Mailbox
-from tests.conftest import make_agent
+from tests.conftest import make_mailbox
 
 SECRET = "imap-idle-off-secret"
 
@@ -33,16 +32,9 @@ def push_state(engine: Engine, mailbox_id: str) -> PushState:
 async def test_watching_turned_off_holds_nothing_and_says_off(
     sqlite_engine: Engine, time_skipping_env: WorkflowEnvironment
 ) -> None:
-    agent, _ = make_agent(sqlite_engine)
     token = Cipher(SECRET).encrypt_credentials(Credentials("", password="secret"))
+    left_live = make_mailbox(sqlite_engine, token, "imap")
     with transaction(sqlite_engine) as session:
-        left_live, _ = mailboxes.connect(
-            session,
-            agent_id=agent.id,
-            provider="imap",
-            address=f"support-{uuid.uuid4().hex[:6]}@imap.example",
-            credentials_encrypted=token,
-        )
         # As a worker that watched it, then stopped, left it.
         assert mailboxes.record_watch(session, left_live.id, token, PushState.LIVE, None)
 

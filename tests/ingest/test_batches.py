@@ -18,11 +18,11 @@ from domain.outcomes import Outcome, SkipReason
 from domain.thread_decision import decide_thread
 from ingest.batch import process_batch
 from ingest.tickets import make_tickets
-from store import ledger, mailboxes
+from store import ledger
 from store.db import transaction
 from store.ledger import NewInbound
 from store.models import InboundMessage, Ticket
-from tests.conftest import make_agent
+from tests.conftest import make_mailbox
 from tests.fakes import make_email
 
 FLOOD_LIMIT = 3
@@ -84,17 +84,12 @@ def new_requests(count: int) -> list[Delivered]:
 
 def deliver(engine: Engine, mail: list[Delivered]) -> tuple[str, list[str]]:
     """A new workspace and mailbox holding `mail` in its ledger, as a fetch stores it."""
-    agent, _ = make_agent(engine)
+    mailbox = make_mailbox(engine, "x", address="support@acme.example")
     with transaction(engine) as session:
-        mailbox, _ = mailboxes.connect(
-            session,
-            agent_id=agent.id,
-            provider="gmail",
-            address="support@acme.example",
-            credentials_encrypted="x",
-        )
         rows = [_inbound(i, m) for i, m in enumerate(mail)]
-        ids = ledger.insert_new(session, agent_id=agent.id, mailbox_id=mailbox.id, rows=rows)
+        ids = ledger.insert_new(
+            session, agent_id=mailbox.agent_id, mailbox_id=mailbox.id, rows=rows
+        )
     return mailbox.id, ids
 
 

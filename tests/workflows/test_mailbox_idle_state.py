@@ -7,7 +7,6 @@ Dovecot, is tested in tests/imap/test_idle_*.py."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from domain.outcomes import PushState
 from providers.base import Credentials
 from store import mailboxes
 from store.db import transaction
-from tests.conftest import make_agent, unique_task_queue
+from tests.conftest import make_mailbox, unique_task_queue
 from tests.fakes import FakeMailbox, fake_factory
 from worker import WORKFLOW_RUNNER
 from workflows.mailbox import MAILBOX_PUSH, MAILBOX_STATUS, MailboxWorkflow, mailbox_workflow_id
@@ -65,15 +64,7 @@ class Watched:
 async def watched(
     time_skipping_env: WorkflowEnvironment, sqlite_engine: Engine
 ) -> AsyncIterator[Watched]:
-    agent, _ = make_agent(sqlite_engine)
-    with transaction(sqlite_engine) as session:
-        mailbox, _ = mailboxes.connect(
-            session,
-            agent_id=agent.id,
-            provider="imap",
-            address=f"support-{uuid.uuid4().hex[:6]}@imap.example",
-            credentials_encrypted=TOKEN,
-        )
+    mailbox = make_mailbox(sqlite_engine, TOKEN, "imap")
     settings = Settings(
         secret_key=SECRET,
         task_queue=unique_task_queue(),
@@ -90,7 +81,9 @@ async def watched(
             activity_executor=pool,
             max_concurrent_activities=4,
         ):
-            state = MailboxState(mailbox.id, agent.id, "imap", poll_interval_seconds=INTERVAL)
+            state = MailboxState(
+                mailbox.id, mailbox.agent_id, "imap", poll_interval_seconds=INTERVAL
+            )
             handle = await time_skipping_env.client.start_workflow(
                 MailboxWorkflow.run,
                 MailboxInput(state),

@@ -5,7 +5,6 @@ tests/providers/test_push.py; the whole path in tests/e2e/test_push.py)."""
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from providers.base import Credentials
 from store import mailboxes
 from store.db import transaction
 from store.models import Mailbox, Ticket
-from tests.conftest import make_agent, unique_task_queue
+from tests.conftest import make_mailbox, unique_task_queue
 from tests.fakes import FakeMailbox, fake_factory, make_email
 from worker import WORKFLOW_RUNNER
 from workflows.mailbox import MAILBOX_PUSH, MAILBOX_STATUS, MailboxWorkflow, mailbox_workflow_id
@@ -121,15 +120,7 @@ def harness_settings(*, push: bool) -> Settings:
 async def harness(
     request: pytest.FixtureRequest, time_skipping_env: WorkflowEnvironment, sqlite_engine: Engine
 ) -> AsyncIterator[Harness]:
-    agent, _ = make_agent(sqlite_engine)
-    with transaction(sqlite_engine) as session:
-        mailbox, _ = mailboxes.connect(
-            session,
-            agent_id=agent.id,
-            provider="gmail",
-            address=f"support-{uuid.uuid4().hex[:6]}@acme.example",
-            credentials_encrypted=Cipher(SECRET).encrypt_credentials(Credentials("r")),
-        )
+    mailbox = make_mailbox(sqlite_engine, Cipher(SECRET).encrypt_credentials(Credentials("r")))
     box = FakeMailbox()
     settings = harness_settings(push=request.param)
     with ThreadPoolExecutor(4) as pool:
@@ -143,7 +134,13 @@ async def harness(
             max_concurrent_activities=4,
         ):
             running = Harness(
-                time_skipping_env, sqlite_engine, box, mailbox.id, agent.id, settings.task_queue, []
+                time_skipping_env,
+                sqlite_engine,
+                box,
+                mailbox.id,
+                mailbox.agent_id,
+                settings.task_queue,
+                [],
             )
             try:
                 yield running

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from providers.base import Credentials
 from store import mailboxes
 from store.db import transaction
 from store.models import InboundMessage, Mailbox, Ticket
-from tests.conftest import make_agent, unique_task_queue
+from tests.conftest import make_mailbox, unique_task_queue
 from tests.fakes import FakeMailbox, fake_factory, make_email
 from worker import WORKFLOW_RUNNER
 from workflows.mailbox import MAILBOX_STATUS, POLL_JITTER, MailboxWorkflow, mailbox_workflow_id
@@ -73,16 +72,8 @@ class Harness:
 async def harness(
     time_skipping_env: WorkflowEnvironment, sqlite_engine: Engine
 ) -> AsyncIterator[Harness]:
-    agent, _ = make_agent(sqlite_engine)
-    cipher = Cipher(SECRET)
-    with transaction(sqlite_engine) as session:
-        mailbox, _ = mailboxes.connect(
-            session,
-            agent_id=agent.id,
-            provider="gmail",
-            address=f"support-{uuid.uuid4().hex[:6]}@acme.example",
-            credentials_encrypted=cipher.encrypt_credentials(Credentials(refresh_token="r")),
-        )
+    credentials = Cipher(SECRET).encrypt_credentials(Credentials(refresh_token="r"))
+    mailbox = make_mailbox(sqlite_engine, credentials)
     box = FakeMailbox()
     settings = Settings(
         secret_key=SECRET, task_queue=unique_task_queue(), worker_max_concurrent_activities=4
@@ -98,7 +89,12 @@ async def harness(
             max_concurrent_activities=4,
         ):
             yield Harness(
-                time_skipping_env, sqlite_engine, box, mailbox.id, agent.id, settings.task_queue
+                time_skipping_env,
+                sqlite_engine,
+                box,
+                mailbox.id,
+                mailbox.agent_id,
+                settings.task_queue,
             )
 
 
