@@ -71,7 +71,9 @@ def running_dev(
         env["DESKCLONE_LOG_LEVEL"] = "WARNING"
         env.update(extra_env or {})
         started = time.monotonic()
-        process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+        log = Path(data_dir) / "dev.log"
+        with log.open("wb") as stderr:
+            process = subprocess.Popen(command, env=env, stderr=stderr)
         # A benchmark stopped with SIGTERM unwinds like Ctrl-C, so the stack below goes too
         # instead of polling on as orphans.
         previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -79,7 +81,8 @@ def running_dev(
             dev_json = Path(data_dir) / "dev.json"
             while not dev_json.exists():
                 if process.poll() is not None:
-                    raise RuntimeError("deskclone dev exited while starting")
+                    said = log.read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"deskclone dev exited while starting:\n{said}")
                 if time.monotonic() - started > 120:
                     raise TimeoutError("deskclone dev did not start within 120 s")
                 time.sleep(0.05)

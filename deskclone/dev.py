@@ -140,13 +140,14 @@ class DevEnvironment:
         return cls(settings, admin_token, emulator_url, emulator_ca, worker_env)
 
 
-@dataclass(frozen=True)
+@dataclass
 class DevChildren:
     temporal: Child
     emulator: Child
     worker: Child
     api: Child
-    # The sandbox Dovecot, or why there is none (words for the banner).
+    # The sandbox Dovecot, or why there is none (words for the banner); set to why when it
+    # fails to start.
     imap: ImapSandbox | str
 
     @classmethod
@@ -197,9 +198,7 @@ class DevChildren:
         """In order, each waited for before what needs it starts."""
         self.temporal.start()
         self.emulator.start()
-        if isinstance(self.imap, ImapSandbox):
-            self.imap.child.start()
-            self.imap.server.wait_listening(30)
+        self._start_sandbox()
         _wait_for_temporal(env.settings, time.monotonic() + 60)
         health = f"{env.emulator_url}/_emulator/health"
         wait_for_http(health, time.monotonic() + 30, [self.emulator], env.emulator_ca)
@@ -207,6 +206,21 @@ class DevChildren:
         self.worker.start()
         self.api.start()
         wait_for_http(f"{env.settings.public_url}/healthz", time.monotonic() + 60, self.all)
+
+    def _start_sandbox(self) -> None:
+        """The sandbox mail server is a convenience: one that does not come up (its port taken
+        since it was chosen, a broken install) is reported in the banner, and the rest of the
+        system starts without it, as where Dovecot is not installed."""
+        sandbox = self.imap
+        if not isinstance(sandbox, ImapSandbox):
+            return
+        sandbox.child.start()
+        try:
+            sandbox.server.wait_listening(30, exited=lambda: sandbox.child.exited() is not None)
+        except RuntimeError as error:
+            log.warning("IMAP sandbox not started: %s", error)
+            sandbox.child.stop(grace=5)
+            self.imap = f"not started: {error}"
 
     def stop(self) -> None:
         """Reverse start order: nothing new comes in, the worker finishes its activities,

@@ -45,7 +45,7 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -143,10 +143,15 @@ class Dovecot:
             self.stop()
             raise
 
-    def wait_listening(self, timeout: float = 15.0) -> None:
+    def wait_listening(
+        self, timeout: float = 15.0, exited: Callable[[], bool] | None = None
+    ) -> None:
+        """Until both ports listen. `exited` says whether the process ended, for a Dovecot
+        started by someone else (`deskclone dev`'s supervisor)."""
         deadline = time.monotonic() + timeout
-        while not (_listening(self.port) and _listening(self.tls_port)):
-            if self._process is not None and self._process.poll() is not None:
+        while not (_greets(self.port) and _listening(self.tls_port)):
+            ended = self._process.poll() is not None if self._process is not None else False
+            if ended or (exited is not None and exited()):
                 raise RuntimeError(f"dovecot exited at start: {self._tail()}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"dovecot did not listen in {timeout}s: {self._tail()}")
@@ -406,6 +411,16 @@ def _listening(port: int) -> bool:
     try:
         with socket.create_connection((HOST, port), timeout=0.5):
             return True
+    except OSError:
+        return False
+
+
+def _greets(port: int) -> bool:
+    """Dovecot itself answers there (not only something listening: a port taken by another
+    program listens too, while the Dovecot that wanted it has exited)."""
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5) as conn:
+            return conn.recv(64).startswith(b"* OK")
     except OSError:
         return False
 

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -109,3 +111,27 @@ def test_the_sandbox_account_connects_and_a_curl_append_becomes_a_ticket(
     assert code == 0, output[-3000:]
     assert f"IMAP sandbox    {imap['host']}:{imap['port']} user {imap['username']}" in output
     assert not alive(dovecot_pid)
+
+
+def test_a_sandbox_that_cannot_start_leaves_the_rest_running(open_data_dir: Path) -> None:
+    """Its remembered port taken by another program: dev says why and starts without it."""
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        sandbox = open_data_dir / "dovecot"
+        sandbox.mkdir()
+        (sandbox / "sandbox.json").write_text(json.dumps({"port": taken, "tls_port": taken}))
+        with (open_data_dir / "dev.log").open("wb") as log:
+            process = subprocess.Popen(
+                dev_command(open_data_dir), env=dev_env(), stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            facts = wait_for(open_data_dir / "dev.json", process, 60)
+            assert facts["imap"] is None
+            assert facts["imap_note"].startswith("not started: dovecot exited at start")
+            assert httpx.get(f"{facts['api_url']}/healthz", timeout=10).status_code == 200
+            assert process.poll() is None
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=60)
