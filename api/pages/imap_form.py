@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
+from providers.imap.server import SECURITIES, ImapServer, Security
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -43,7 +45,7 @@ PRESETS = (
 )
 PRESETS_BY_KEY = {preset.key: preset for preset in PRESETS}
 PRESETS_BY_DOMAIN = {domain: preset for preset in PRESETS for domain in preset.domains}
-SECURITY = {
+SECURITY: dict[Security, str] = {
     "tls": "TLS (usually port 993)",
     "starttls": "STARTTLS (usually port 143)",
     "none": "None: unencrypted (test servers only)",
@@ -71,20 +73,14 @@ class ImapConnection:
     address: str
     host: str
     port: int
-    security: str
+    security: Security
     username: str
     password: str
     folder: str
 
     def server(self) -> dict[str, str | int]:
         """What is stored in the clear beside the encrypted password (CONTRACT.md §7)."""
-        return {
-            "host": self.host,
-            "port": self.port,
-            "security": self.security,
-            "username": self.username,
-            "folder": self.folder,
-        }
+        return ImapServer(self.host, self.port, self.security, self.username, self.folder).as_dict()
 
 
 @dataclass
@@ -145,7 +141,8 @@ class ImapForm:
         port = int(self.port) if self.port.isdigit() else 0
         if not 1 <= port <= 65535:
             self.errors["port"] = "Enter a port from 1 to 65535: usually 993 for TLS."
-        if self.security not in SECURITY:
+        security = next((s for s in SECURITIES if s == self.security), None)
+        if security is None:
             self.errors["security"] = "Choose TLS, STARTTLS or None."
             self.security = "tls"
         if len(self.username) > 320:
@@ -156,13 +153,13 @@ class ImapForm:
             self.errors["password"] = "A password is at most 1024 characters."
         if len(self.folder) > 255:
             self.errors["folder"] = "A folder name is at most 255 characters."
-        if self.errors:
+        if self.errors or security is None:
             return None
         return ImapConnection(
             address=address,
             host=host,
             port=port,
-            security=self.security,
+            security=security,
             username=self.username or address,
             password=password,
             folder=self.folder,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, JsonValue, StrictInt, field_validator
 from starlette.requests import Request
@@ -18,6 +18,7 @@ from api.schemas import iso, parse
 from domain import poll_interval
 from domain.outcomes import MailboxStatus, Outcome, PushState
 from domain.senders import parse_allowed_senders
+from providers.imap.server import ImapServer, Security
 from providers.registry import PROVIDERS, provider_info
 from store import ledger, mailboxes
 from store.models import Agent, InboundMessage, Mailbox
@@ -51,19 +52,14 @@ class PasswordConnectRequest(BaseModel):
     address: EmailStr
     host: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[^\s/:@]+$")]
     port: Annotated[StrictInt, Field(ge=1, le=65535)]
-    security: Literal["tls", "starttls", "none"]
+    security: Security
     username: Annotated[str, Field(min_length=1, max_length=320)]
     password: Annotated[str, Field(min_length=1, max_length=1024)]
     folder: Annotated[str, Field(min_length=1, max_length=255)] = "INBOX"
 
     def server(self) -> dict[str, str | int]:
-        return {
-            "host": self.host.strip().lower(),
-            "port": self.port,
-            "security": self.security,
-            "username": self.username,
-            "folder": self.folder,
-        }
+        host = self.host.strip().lower()
+        return ImapServer(host, self.port, self.security, self.username, self.folder).as_dict()
 
 
 class PasswordReconnectRequest(BaseModel):
