@@ -84,16 +84,16 @@ async def connect_all(facts: dict[str, Any], dovecot: Dovecot, count: int) -> li
             )
             rows.append(mailbox)
     engine.dispose()
-    # An idle IMAP poll writes nothing (no last_polled_at); a watch that goes live wakes its
-    # workflow's poll, which is all the readiness the delivery needs.
+    # Ready is not the Gmail runs' `last_polled_at` (an idle IMAP poll writes nothing): the
+    # rows say live once the supervisor's watches are, then every workflow must say so too
+    # (it may still be queued behind its first poll, and a delivery then would time that
+    # queue, not push).
     await start_until_ready(
         facts,
         rows,
         ready=lambda m: m.push_state == PushState.LIVE,
         failed=lambda m: m.push_state != PushState.LIVE and m.push_error is not None,
     )
-    # The rows say live as soon as the supervisor's watches are: the workflows may still be
-    # queued behind their first polls, and a delivery then would time that queue, not push.
     await _workflows_live(facts, len(rows))
     await _settled(dovecot)
     return rows
