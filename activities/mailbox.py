@@ -77,6 +77,7 @@ class MailboxActivities:
                 _page_size(inp.max_messages),
                 notified_at=notified,
                 make_tickets_up_to=inp.make_tickets_up_to,
+                carry_pending=inp.carry_pending,
                 heartbeat=heartbeat,
             )
 

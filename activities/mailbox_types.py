@@ -35,6 +35,10 @@ class FetchInput:
     notified_at: str | None = None
     # A page of at most this many emails is made into tickets by the fetch itself.
     make_tickets_up_to: int = 0
+    # Also hand back the rows an interrupted poll left pending. Off for a page fetched while
+    # the page before it is still being made into tickets: its rows are pending too, and
+    # the next poll that is not a fetch-ahead carries whatever is left.
+    carry_pending: bool = True
 
 
 @dataclass

@@ -62,6 +62,12 @@ class _Read:
     row: InboundMessage
     headers: NormalisedEmail
     keys: ThreadKeys
+    # The whole email, parsed before the lock when the header filters let it through; for
+    # the rest it is parsed only if it turns out to become or join a ticket after all.
+    email: NormalisedEmail | None
+
+    def full(self) -> NormalisedEmail:
+        return self.email or normalise_email(self.row.raw)
 
 
 def process_batch(
@@ -73,22 +79,20 @@ def process_batch(
     mailbox = mailboxes.get_for_worker(session, mailbox_id)
     if mailbox is None or mailbox.status == MailboxStatus.DISCONNECTED:
         return []
-    # Held until commit: ticket numbers, and one batch of an agent at a time. Rows are read
-    # after it, so a batch that waited here sees what the one before it wrote.
-    agent = tickets.lock_agent(session, mailbox.agent_id)
     rows = [
         row
         for row in ledger.rows(session, ledger_ids, outcome=Outcome.PENDING)
         if row.mailbox_id == mailbox_id
     ]
-    read: list[_Read | InboundMessage] = []
-    for row in rows:
-        try:
-            headers = read_header_fields(row.raw)
-            read.append(_Read(row, headers, keys_of(headers, row.provider_thread_id)))
-        except Exception:  # read_headers never raises; this is for our own bugs
-            log.exception("ledger row %s could not be read", row.id)
-            read.append(row)
+    # Parsed before the lock: parsing is most of a batch's work, and the workspace's other
+    # mailboxes wait for the lock, not for this batch's parsing.
+    read = [_read(mailbox, row) for row in rows]
+    # Held until commit: ticket numbers, and one batch of an agent at a time. Which rows are
+    # still pending is read after it: a batch that held the lock before this one (an earlier
+    # attempt of the same activity) may have done some of them meanwhile.
+    agent = tickets.lock_agent(session, mailbox.agent_id)
+    pending = ledger.still_pending(session, [row.id for row in rows])
+    read = [item for item in read if _row(item).id in pending]
     known = _Known.load(session, agent, mailbox, [r for r in read if isinstance(r, _Read)])
     done: list[Done] = []
     for item in read:
@@ -105,6 +109,23 @@ def process_batch(
         done.append(Done(Outcome.FAILED))
     session.flush()
     return done
+
+
+def _read(mailbox: Mailbox, row: InboundMessage) -> _Read | InboundMessage:
+    """The row's headers and thread keys, and its whole email unless the header filters
+    already skip it; the row itself when even that fails."""
+    try:
+        headers = read_header_fields(row.raw)
+        passes = first_skip(_candidate(mailbox, row, headers)) is None
+        email = normalise_email(row.raw) if passes else None
+        return _Read(row, headers, keys_of(headers, row.provider_thread_id), email)
+    except Exception:  # the parsers never raise; this is for our own bugs
+        log.exception("ledger row %s could not be read", row.id)
+        return row
+
+
+def _row(item: _Read | InboundMessage) -> InboundMessage:
+    return item.row if isinstance(item, _Read) else item
 
 
 def skip_by_headers(mailbox: Mailbox, row: InboundMessage) -> Skip | None:
@@ -222,7 +243,7 @@ def _decide_and_write(session: Session, item: _Read, known: _Known, flood_limit:
             known.by_thread.setdefault(item.keys.provider_thread_id, skip.ticket_id)
         return Done(Outcome.SKIPPED, skip.reason)
     if verdict.outcome is ThreadOutcome.APPEND and target is not None:
-        email = normalise_email(row.raw)
+        email = item.full()
         message = _message(row, email, trim_quoted_reply(email.text))
         tickets.add_messages(
             session, target, [message], record_events=True, locked_agent=known.agent
@@ -235,7 +256,7 @@ def _decide_and_write(session: Session, item: _Read, known: _Known, flood_limit:
         ledger.mark(session, row, Outcome.TICKET_CREATED, verdict.reason, existing.id)
         known.joined(item, existing)
         return Done(Outcome.TICKET_CREATED)
-    email = normalise_email(row.raw)
+    email = item.full()
     ticket = tickets.add_ticket(
         session,
         known.agent,

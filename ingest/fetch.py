@@ -59,6 +59,7 @@ def fetch_into_ledger(
     *,
     notified_at: datetime | None = None,
     make_tickets_up_to: int = 0,
+    carry_pending: bool = True,
     heartbeat: Heartbeat = lambda: None,
 ) -> FetchResult:
     """Raises the provider's typed errors (`AuthExpired`, `Throttled`, `Transient`) as they
@@ -101,6 +102,7 @@ def fetch_into_ledger(
         rows,
         next_cursor=page.next_cursor,
         credentials_encrypted=cipher().encrypt_credentials(latest) if rotated else None,
+        carry_pending=carry_pending,
     )
     if ids is None:
         return FetchResult()
@@ -161,10 +163,11 @@ def store_page(
     *,
     next_cursor: str | None,
     credentials_encrypted: str | None,
+    carry_pending: bool = True,
 ) -> list[str] | None:
     """Store a fetched page in the ledger and advance the cursor in one transaction. Returns
-    the rows to process (the page's, after those an interrupted poll left pending), or None
-    when the mailbox is gone."""
+    the rows to process (the page's, after those an interrupted poll left pending unless
+    `carry_pending` is off), or None when the mailbox is gone."""
     with transaction(engine) as session:
         mailbox = mailboxes.get_for_worker(session, mailbox_id)
         if mailbox is None or mailbox.status == MailboxStatus.DISCONNECTED:
@@ -173,11 +176,10 @@ def store_page(
             session, agent_id=mailbox.agent_id, mailbox_id=mailbox.id, rows=rows
         )
         fresh = set(ids)
-        carried = [
-            i
-            for i in ledger.pending_ids(session, mailbox.id, MAX_PENDING_CARRIED)
-            if i not in fresh
-        ]
+        pending = (
+            ledger.pending_ids(session, mailbox.id, MAX_PENDING_CARRIED) if carry_pending else []
+        )
+        carried = [i for i in pending if i not in fresh]
         mailboxes.record_poll(
             session,
             mailbox,

@@ -20,7 +20,7 @@ log = logging.getLogger("deskclone.ingest.tickets")
 
 # Emails per ticket transaction: fewer round trips and commits per email, while the agent
 # row lock (ticket numbers) is held for tens of milliseconds, not seconds.
-TICKET_BATCH = 25
+TICKET_BATCH = 50
 
 Heartbeat = Callable[[], None]
 

@@ -56,10 +56,12 @@ def insert_new(
         }
         for r in rows
     ]
-    statement = insert(InboundMessage).values(values)
-    session.execute(
-        statement.on_conflict_do_nothing(index_elements=["mailbox_id", "provider_message_id"])
+    # Core, with the rows as parameters: the statement is compiled once per process, not
+    # once per page with a bind parameter for every column of every row (bench.ingest).
+    statement = insert(InboundMessage.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
+        index_elements=["mailbox_id", "provider_message_id"]
     )
+    session.connection().execute(statement, values)
     found = dict(
         session.exec(
             select(InboundMessage.provider_message_id, InboundMessage.id).where(
@@ -82,6 +84,16 @@ def rows(
         query = query.where(InboundMessage.outcome == outcome)
     by_id = {row.id: row for row in session.exec(query).all()}
     return [by_id[i] for i in ids if i in by_id]
+
+
+def still_pending(session: Session, ids: Sequence[str]) -> set[str]:
+    """Which of `ids` have no outcome yet, read now (rows loaded earlier may be stale)."""
+    if not ids:
+        return set()
+    query = select(InboundMessage.id).where(
+        col(InboundMessage.id).in_(ids), InboundMessage.outcome == Outcome.PENDING
+    )
+    return set(session.exec(query).all())
 
 
 def pending_ids(session: Session, mailbox_id: str, limit: int) -> list[str]:

@@ -13,6 +13,7 @@ the interval is the safety net's. An idle poll is one activity and one timer.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -68,6 +69,10 @@ POLL_JITTER = 0.1
 # tickets by the fetch activity itself: one activity per poll instead of two. A backlog's
 # pages go to `create_tickets`, with its own timeout and heartbeats.
 INLINE_TICKETS = 25
+# A poll's own page is small; if more is waiting, the next pages (FetchInput's size) are
+# fetched ahead while the one before becomes tickets. A new backlog's first tickets come
+# sooner, the pipeline fills sooner, and the local activity holds its workflow task briefly.
+FIRST_PAGE = 50
 
 
 def mailbox_workflow_id(mailbox_id: str) -> str:
@@ -93,6 +98,9 @@ class MailboxWorkflow:
         # The supervisor's `state` signals so far: a poll's reading of its recorded state is
         # older than any signal that came while the poll ran, and then not adopted.
         self._push_reports = 0
+        # A backlog's next page, being fetched while this one's tickets are made, with the
+        # `_push_reports` count when it started.
+        self._ahead: tuple[asyncio.Task[FetchResult], int] | None = None
 
     @workflow.query(name="state")
     def state(self) -> MailboxState:
@@ -171,6 +179,7 @@ class MailboxWorkflow:
         trigger = "start"
         while not self._disconnected:
             if self.s.status == MailboxStatus.AUTH_EXPIRED:
+                await self._drop_ahead()
                 # No timer and no provider call: only a person's consent can help.
                 await workflow.wait_condition(lambda: self._reconnected or self._disconnected)
                 if self._disconnected:
@@ -206,6 +215,7 @@ class MailboxWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not (self._disconnected or self._reconnected or self._poll_now):
                     workflow.continue_as_new(MailboxInput(self.s, inp.polls_per_run))
+        await self._drop_ahead()
         if pushing:
             await self._release()
         # The database row was marked by the API; the search attribute tells operators.
@@ -325,33 +335,21 @@ class MailboxWorkflow:
             workflow.logger.warning("mailbox %s: push not released", self.s.mailbox_id)
 
     async def _poll_once(self, notified_at: str | None = None) -> FetchResult | None:
-        """One page (None when the provider failed)."""
-        fetch = FetchInput(
-            self.s.mailbox_id, notified_at=notified_at, make_tickets_up_to=INLINE_TICKETS
-        )
-        reports = self._push_reports
+        """One page (None when the provider failed): the one fetched ahead, if there is one."""
         try:
-            if workflow.patched("local-fetch"):
-                # A local activity: run by this worker inside the workflow task, so a poll
-                # costs the server one workflow task instead of two and an activity task
-                # (docs/benchmarks.md, push and fan-out). A killed worker's is run again
-                # by the next worker when the workflow task times out.
-                fetched = await workflow.execute_local_activity_method(
-                    MailboxActivities.fetch_new_mail,
-                    fetch,
-                    start_to_close_timeout=FETCH_ATTEMPT_TIMEOUT,
-                    schedule_to_close_timeout=FETCH_GIVE_UP,
-                    retry_policy=FETCH_RETRY,
-                    local_retry_threshold=FETCH_LOCAL_RETRY_THRESHOLD,
-                )
+            if self._ahead is not None:
+                (fetching, reports), self._ahead = self._ahead, None
+                fetched = await fetching
             else:
-                fetched = await workflow.execute_activity_method(
-                    MailboxActivities.fetch_new_mail,
-                    fetch,
-                    start_to_close_timeout=FETCH_ATTEMPT_TIMEOUT,
-                    schedule_to_close_timeout=FETCH_GIVE_UP,
-                    heartbeat_timeout=FETCH_HEARTBEAT,
-                    retry_policy=FETCH_RETRY,
+                reports = self._push_reports
+                fetched = await self._fetch(
+                    FetchInput(
+                        self.s.mailbox_id,
+                        # A local activity's input is not part of the history: no patch.
+                        max_messages=FIRST_PAGE,
+                        notified_at=notified_at,
+                        make_tickets_up_to=INLINE_TICKETS,
+                    )
                 )
         except (ActivityError, ApplicationError) as error:
             # A local activity's failure comes as its ApplicationError itself, not wrapped.
@@ -371,6 +369,8 @@ class MailboxWorkflow:
         if fetched.made is not None:
             self.s.counts.add(fetched.made)
         if fetched.ledger_ids:
+            if fetched.more and not fetched.retry_after_seconds and workflow.patched("fetch-ahead"):
+                self._fetch_ahead()
             await self._process(fetched.ledger_ids)
         if self.s.last_error is not None:
             self.s.last_error = None
@@ -378,6 +378,53 @@ class MailboxWorkflow:
             # The provider throttled part of the page: honour its pause before the next one.
             await workflow.sleep(timedelta(seconds=fetched.retry_after_seconds))
         return fetched
+
+    def _fetch_ahead(self) -> None:
+        """A backlog's next page is read from the provider while this one's tickets are made:
+        the two wait on different things (the provider; the database and the MIME parser).
+        Its emails are still made into tickets after this page's, in order, and none by the
+        fetch itself (no `make_tickets_up_to`): a reply must find the ticket made of the
+        email it answers. A normal activity, not a local one: a workflow task with a local
+        activity running is not completed, so `create_tickets` would not be scheduled until
+        the fetch had finished."""
+        ahead = FetchInput(self.s.mailbox_id, carry_pending=False)
+        fetching = self._fetch(ahead, local=False)
+        self._ahead = (asyncio.create_task(fetching), self._push_reports)
+
+    async def _drop_ahead(self) -> None:
+        """A page fetched ahead that will not be made into tickets now (the mailbox stopped
+        or lost its login meanwhile): its rows wait in the ledger as pending, and the next
+        poll that carries pending rows hands them over."""
+        if self._ahead is None:
+            return
+        (fetching, _), self._ahead = self._ahead, None
+        try:
+            await fetching
+        except (ActivityError, ApplicationError):
+            pass  # the next poll reads through the cursor, which only moves with stored mail
+
+    async def _fetch(self, fetch: FetchInput, *, local: bool = True) -> FetchResult:
+        if local and workflow.patched("local-fetch"):
+            # A local activity: run by this worker inside the workflow task, so a poll
+            # costs the server one workflow task instead of two and an activity task
+            # (docs/benchmarks.md, push and fan-out). A killed worker's is run again
+            # by the next worker when the workflow task times out.
+            return await workflow.execute_local_activity_method(
+                MailboxActivities.fetch_new_mail,
+                fetch,
+                start_to_close_timeout=FETCH_ATTEMPT_TIMEOUT,
+                schedule_to_close_timeout=FETCH_GIVE_UP,
+                retry_policy=FETCH_RETRY,
+                local_retry_threshold=FETCH_LOCAL_RETRY_THRESHOLD,
+            )
+        return await workflow.execute_activity_method(
+            MailboxActivities.fetch_new_mail,
+            fetch,
+            start_to_close_timeout=FETCH_ATTEMPT_TIMEOUT,
+            schedule_to_close_timeout=FETCH_GIVE_UP,
+            heartbeat_timeout=FETCH_HEARTBEAT,
+            retry_policy=FETCH_RETRY,
+        )
 
     async def _process(self, ledger_ids: list[str]) -> None:
         # Runs recorded before the filters moved into `create_tickets` filter first, as

@@ -5,6 +5,8 @@ if it had been processed alone, whatever the batch holds (replies to one another
 from __future__ import annotations
 
 import random
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +18,9 @@ from sqlmodel import select
 from domain.mime import read_headers
 from domain.outcomes import Outcome, SkipReason
 from domain.thread_decision import decide_thread
-from ingest.batch import process_batch
+from ingest.batch import Done, process_batch
 from ingest.tickets import make_tickets
-from store import ledger
+from store import ledger, tickets
 from store.db import transaction
 from store.ledger import NewInbound
 from store.models import InboundMessage, Ticket
@@ -269,3 +271,44 @@ def test_the_requester_is_the_first_valid_address_or_the_email_is_skipped(
     if skip is not None:
         assert row.outcome == Outcome.SKIPPED
         assert row.reason == f"the email's From header ({sender!r}) holds no valid sender address"
+
+
+def test_rows_done_while_a_batch_waited_for_the_lock_are_left_alone(
+    postgres_engine: Engine,
+) -> None:
+    # A batch reads and parses its rows before it takes the workspace lock. An earlier attempt
+    # of the same activity (its worker thought dead) may finish some of them meanwhile: the
+    # later batch must neither redo them nor count them again.
+    mailbox_id, ids = deliver(postgres_engine, new_requests(3))
+    with transaction(postgres_engine) as session:
+        agent_id = ledger.rows(session, ids[:1])[0].agent_id
+    late: list[list[Done]] = []
+
+    def later_attempt() -> None:
+        with transaction(postgres_engine) as session:
+            late.append(process_batch(session, mailbox_id, ids, flood_limit=FLOOD_LIMIT))
+
+    with transaction(postgres_engine) as session:
+        tickets.lock_agent(session, agent_id)
+        waiting = threading.Thread(target=later_attempt)
+        waiting.start()
+        _until_a_session_waits_for_a_lock(postgres_engine)
+        first = process_batch(session, mailbox_id, ids[:1], flood_limit=FLOOD_LIMIT)
+    waiting.join(timeout=30)
+    assert [d.outcome for d in first] == [Outcome.TICKET_CREATED]
+    assert [d.outcome for d in late[0]] == [Outcome.TICKET_CREATED] * 2
+    assert [n for _, n, _ in outcomes(postgres_engine, ids)] == [1, 2, 3]
+
+
+def _until_a_session_waits_for_a_lock(engine: Engine) -> None:
+    waiting = sa.text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            if connection.execute(waiting).scalar():
+                return
+        time.sleep(0.01)
+    raise AssertionError("the second batch never waited for the workspace lock")

@@ -239,6 +239,48 @@ async def test_replies_join_their_ticket_and_skips_keep_reasons(harness: Harness
     await handle.result()
 
 
+async def test_a_backlog_page_fetched_ahead_becomes_tickets_after_the_page_before(
+    harness: Harness,
+) -> None:
+    # Pages of 50, then 250: the third page (replies to the second page's emails) is fetched
+    # while the second becomes tickets, and its replies must still find those tickets.
+    for i in range(300):
+        harness.box.deliver(
+            make_email(
+                subject=f"Question {i}",
+                sender=f"c{i}@customer.example",
+                message_id=f"<q{i}@customer.example>",
+            )
+        )
+    for i in range(260, 300):
+        harness.box.deliver(
+            make_email(
+                subject=f"Re: Question {i}",
+                sender=f"c{i}@customer.example",
+                in_reply_to=f"<q{i}@customer.example>",
+            )
+        )
+    handle = await harness.start()
+    for _ in range(300):
+        state = await handle.query(MailboxWorkflow.state)
+        if state.counts.tickets_created + state.counts.appended >= 340:
+            break
+        await asyncio.sleep(0.2)
+    assert (state.counts.tickets_created, state.counts.appended) == (300, 40)
+    counts = {t.title: t.message_count for t in harness.tickets()}
+    assert [counts[f"Question {i}"] for i in (0, 259, 260, 299)] == [1, 1, 2, 2]
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in (await handle.fetch_history()).events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    # The fetches ahead are ordinary activities (the poll's own fetch is a local one), each
+    # scheduled with the create_tickets of the page before it.
+    assert scheduled.count("fetch_new_mail") == 2, scheduled
+    await handle.signal(MailboxWorkflow.disconnect)
+    await handle.result()
+
+
 async def test_poll_now_during_a_poll_is_not_forgotten(harness: Harness) -> None:
     handle = await harness.start()
     await harness.env.sleep(timedelta(seconds=1))
