@@ -56,7 +56,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from api.mailbox_control import signal
-from bench.harness import percentile, postgres_database, running_dev
+from bench.harness import cpu_seconds, percentile, postgres_database, rss_mb, running_dev
 from bench.ingest_baseline import connect_mailboxes, worker_settings
 from bench.server_metrics import Dispatch, dispatch_between, dispatch_totals, metrics_url
 from bench.timer_loop import TimerLoopWorkflow, tick
@@ -64,7 +64,6 @@ from store.db import make_engine, transaction
 from store.models import Mailbox
 from workflows.mailbox import mailbox_workflow_id
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Seconds let pass before and after the window so PostgreSQL's statistics reach pg_stat_*
 # (`--settle`; smoke runs on SQLite, which has none to wait for, set 0).
 DEFAULT_SETTLE_S = 12.0
@@ -114,21 +113,6 @@ class Window:
 
 
 # --- process and database counters ------------------------------------------------------
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    # utime and stime are fields 14 and 15 of the line, 12 and 13 after "(comm)" and state.
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def pg_counters(database_url: str | None) -> dict[str, int] | None:

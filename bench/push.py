@@ -49,8 +49,7 @@ import httpx
 from sqlmodel import col, select
 
 from bench import imap_push as imap_bench
-from bench.fanout import rss_mb
-from bench.harness import percentile, postgres_database, running_dev
+from bench.harness import percentile, postgres_database, rss_mb, running_dev
 from bench.ingest_baseline import connect_mailboxes, start_until_ready, worker_settings
 from domain.outcomes import PushState
 from emulator.dovecot import Dovecot

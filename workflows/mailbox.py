@@ -1,8 +1,8 @@
 """MailboxWorkflow: one long-lived workflow per connected mailbox (id `mailbox:{id}`).
 
 Loop: fetch a page into the ledger (which also advances the cursor, in the same transaction),
-make tickets of it; loop at once while pages wait, else sleep for the poll interval or until a
-signal. On AuthExpired the mailbox waits with no timer and no provider call until `reconnect`
+make tickets of it; loop at once while pages wait (the next page is fetched while the one
+before becomes tickets), else sleep for the poll interval or until a signal. On AuthExpired the mailbox waits with no timer and no provider call until `reconnect`
 or `disconnect`. History stays small through Continue-As-New.
 
 Push (CONTRACT.md §5): where the deployment has it, the workflow keeps a Gmail watch or a Graph
@@ -345,7 +345,7 @@ class MailboxWorkflow:
                 fetched = await self._fetch(
                     FetchInput(
                         self.s.mailbox_id,
-                        # A local activity's input is not part of the history: no patch.
+                        # Replay compares no activity's input: no patch for the size.
                         max_messages=FIRST_PAGE,
                         notified_at=notified_at,
                         make_tickets_up_to=INLINE_TICKETS,

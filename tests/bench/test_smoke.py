@@ -12,7 +12,7 @@ BENCH_RUNS: dict[str, str] = {
     # directly; SQLite has no statistics to let settle.
     "fanout": "fanout --mailboxes 3 --interval 2 --duration 4 --db sqlite --settle 0",
     "latency": "latency --messages 3 --interval-messages 1 --db sqlite",
-    "ingest_gmail_postgres": "ingest --messages 10 --idle-polls 1",  # the default database
+    "ingest_gmail_postgres": "ingest --messages 10 --idle-polls 1 --timeline",  # default database
     "ingest_outlook_sqlite": "ingest --provider outlook --messages 10 --idle-polls 1 --db sqlite",
     "intake": "intake --concurrency 2 --duration 1 --db sqlite",
     "push": "push --mailboxes 3 --mails 6 --rate 3 --idle-duration 2 --db sqlite",
@@ -45,7 +45,9 @@ def assert_ingest(result: dict[str, Any], provider: str, db: str, messages: int)
         "idle_polls",
         "requests_per_idle_poll",
         "events_per_idle_poll",
+        "worker_cpu_s",
     )
+    assert result["worker_cpu_s"] > 0
     assert (result["provider"], result["db"], result["messages"]) == (provider, db, messages)
     for counts in (result["counts"], result["baseline_counts"]):
         assert set(counts) == set(OUTCOMES)
