@@ -2,8 +2,9 @@
 
 Loop: fetch a page into the ledger (which also advances the cursor, in the same transaction),
 make tickets of it; loop at once while pages wait (the next page is fetched while the one
-before becomes tickets), else sleep for the poll interval or until a signal. On AuthExpired the mailbox waits with no timer and no provider call until `reconnect`
-or `disconnect`. History stays small through Continue-As-New.
+before becomes tickets), else sleep for the poll interval or until a signal. On AuthExpired
+the mailbox waits with no timer and no provider call until `reconnect` or `disconnect`.
+History stays small through Continue-As-New.
 
 Push (CONTRACT.md §5): where the deployment has it, the workflow keeps a Gmail watch or a Graph
 subscription (set up at start and on Reconnect, renewed daily on its timer, replaced when it
