@@ -131,7 +131,7 @@ class GmailProvider(BaseProvider):
         self._settings = settings
         self._scopes = credentials.scopes
         self._clock = clock
-        self._google = GoogleCredentials(  # type: ignore[no-untyped-call]
+        self._google = _MailboxCredentials(  # type: ignore[no-untyped-call]
             token=credentials.access_token,
             refresh_token=credentials.refresh_token,
             token_uri=settings.google_token_uri,
@@ -161,10 +161,11 @@ class GmailProvider(BaseProvider):
         with borrowed_http(self._settings) as raw:
             self._raw_http = raw
             self._http = google_auth_httplib2.AuthorizedHttp(self._google, http=raw)
+            self._google.refresh_through = google_auth_httplib2.Request(raw)
             try:
                 yield
             finally:
-                self._http = self._raw_http = None
+                self._http = self._raw_http = self._google.refresh_through = None
 
     def _bound(self) -> tuple[google_auth_httplib2.AuthorizedHttp, httplib2.Http]:
         if self._http is None or self._raw_http is None:
@@ -353,17 +354,16 @@ class GmailProvider(BaseProvider):
         return str(self._execute(request, "reading the mailbox profile")["historyId"])
 
     def _ensure_fresh_token(self) -> None:
-        """Refresh through our own transport if needed, before a batch goes out.
-
-        On a 401 part, BatchHttpRequest refreshes through a new `httplib2.Http()` that
-        ignores our CA bundle (googleapiclient/_auth.py), so it must never need to.
+        """Refresh before a batch goes out when the token is known to be stale, rather than
+        send the batch once for 401 parts and once more. (A token Google ended early still
+        comes back as 401 parts; `_MailboxCredentials` refreshes it through our connection.)
         Right after a list call the token is normally fresh and this sends nothing.
         """
         if self._google.valid:
             return
         request = google_auth_httplib2.Request(self._bound()[1])
         refresh = self._google.refresh
-        self._run(lambda: refresh(request), "renewing Google access")  # type: ignore[no-untyped-call]
+        self._run(lambda: refresh(request), "renewing Google access")
 
     def _execute(self, request: Any, what: str, *, history: bool = False) -> Any:
         # num_retries=0: Temporal's retry policy is the only one. The shared service's
@@ -388,6 +388,19 @@ class GmailProvider(BaseProvider):
             if classified is None:
                 raise
             raise classified from error
+
+
+class _MailboxCredentials(GoogleCredentials):
+    """A mailbox's Google credentials, refreshed through the connection of the call under way
+    whatever request they are handed: after a 401 part, googleapiclient's batch refreshes
+    through a bare `httplib2.Http()` (googleapiclient/_auth.py `refresh_credentials`), which
+    trusts neither `provider_ca_bundle` nor our timeouts. Seen as a revoked mailbox retrying
+    "network error (SSLCertVerificationError)" for ten minutes instead of `auth_expired`."""
+
+    refresh_through: Any = None  # a google_auth_httplib2.Request, set for one call
+
+    def refresh(self, request: Any) -> None:
+        super().refresh(self.refresh_through or request)  # type: ignore[no-untyped-call]
 
 
 def _added_inbox_ids(response: dict[str, Any]) -> list[str]:

@@ -14,6 +14,7 @@ from core.settings import Settings
 from emulator.server import RunningEmulator
 from providers.base import AuthExpired, ProviderError, Throttled, Transient, retry_after_seconds
 from providers.gmail.client import GmailProvider
+from providers.gmail.cursor import GmailCursor
 from providers.oauth_common import Grant
 from tests.providers.conftest import ProviderFactory
 from tests.providers.support import (
@@ -100,6 +101,32 @@ def test_expired_access_token_is_refreshed_once(
     assert request_counts(control) == {HISTORY: 2, TOKEN: 1, BATCH: 1, MESSAGE_GET: 2}
     assert gmail.credentials().access_token != before.access_token
     assert gmail.credentials().refresh_token == before.refresh_token
+
+
+def test_queued_ids_with_a_token_google_expired_refresh_through_our_transport(
+    gmail: GmailProvider, control: httpx.Client
+) -> None:
+    # Ids waiting in the cursor go straight to the batch endpoint, with no list call to
+    # notice the expired token first. The batch's 401 parts make googleapiclient refresh
+    # through a bare httplib2.Http(), which does not trust the emulator's CA (nor a
+    # self-hosted proxy's): the refresh must go through this mailbox's own connection.
+    cursor = GmailCursor.decode(synced_cursor(gmail))
+    ids = deliver_many(control, 2)
+    before = gmail.credentials()
+    control.post(BOX + "/expire-access-tokens")
+    page = gmail.fetch_page(cursor.with_pending(ids).encode(), 50)
+    assert [m.provider_message_id for m in page.messages] == ids
+    assert gmail.credentials().access_token != before.access_token
+
+
+def test_queued_ids_after_a_revoke_are_auth_expired(
+    gmail: GmailProvider, control: httpx.Client
+) -> None:
+    cursor = GmailCursor.decode(synced_cursor(gmail))
+    ids = deliver_many(control, 2)
+    control.post(BOX + "/revoke")
+    with pytest.raises(AuthExpired):
+        gmail.fetch_page(cursor.with_pending(ids).encode(), 50)
 
 
 def test_429_is_throttled_with_retry_after(gmail: GmailProvider, control: httpx.Client) -> None:
