@@ -26,7 +26,6 @@ from api.webhook_control import OutboxWaker
 from core import metrics
 from core.json_logs import secret_values
 from core.logs import configure_logging
-from core.memory import limit_malloc_arenas
 from core.settings import Settings
 from core.temporal import connect
 from providers.registry import close_shared_connections
@@ -41,9 +40,6 @@ log = logging.getLogger("deskclone.worker")
 # sandbox's per-workflow cost is kept down instead by what `workflows/` imports: plain data
 # and activity types are passed through, and the package `__init__` imports nothing.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner()
-# glibc malloc arenas for the whole worker process: two, as for a service that is mostly
-# waiting (core/memory.py says why the default costs memory).
-MALLOC_ARENAS = 2
 
 
 def build_worker(
@@ -160,8 +156,6 @@ async def run(settings: Settings) -> None:
 
 
 def main() -> None:
-    # Before any thread exists (the Temporal runtime's, the activity pool's).
-    limit_malloc_arenas(MALLOC_ARENAS)
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format, secret_values(settings))
     asyncio.run(run(settings))
