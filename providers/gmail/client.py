@@ -361,9 +361,9 @@ class GmailProvider(BaseProvider):
         """
         if self._google.valid:
             return
-        request = google_auth_httplib2.Request(self._bound()[1])
+        self._bound()  # inside a call, so the credentials refresh through its connection
         refresh = self._google.refresh
-        self._run(lambda: refresh(request), "renewing Google access")
+        self._run(lambda: refresh(None), "renewing Google access")
 
     def _execute(self, request: Any, what: str, *, history: bool = False) -> Any:
         # num_retries=0: Temporal's retry policy is the only one. The shared service's
