@@ -64,6 +64,9 @@ class FakeMailbox:
         # and it returns only once `release` is set.
         self.fetching: threading.Event | None = None
         self.release: threading.Event | None = None
+        # Graph's delta rounds: a backlog's later pages list only what was there at the
+        # round's first page; mail arriving meanwhile comes in the next round.
+        self.snapshot_rounds = False
         self._lock = threading.Lock()
         # Push, as a Gmail watch or Graph subscription would behave: calls recorded.
         self.watches: list[tuple[PushTarget, PushLease | None]] = []
@@ -97,10 +100,14 @@ class FakeProvider(BaseProvider):
         if box.fail_once:
             box.fail_once = False
             raise Transient("503")
-        start = int(cursor)
-        page = box.messages[start : start + max_messages]
+        # A cursor is "position", or "position:round end" inside a snapshot round.
+        position, _, round_end = cursor.partition(":")
+        start, limit = int(position), int(round_end or len(box.messages))
+        page = box.messages[start : min(start + max_messages, limit)]
         end = start + len(page)
-        result = SyncPage(page, str(end), more=end < len(box.messages))
+        more = end < limit
+        next_cursor = f"{end}:{limit}" if more and box.snapshot_rounds else str(end)
+        result = SyncPage(page, next_cursor, more=more)
         if box.fetching is not None and box.release is not None:
             # Held after reading, as a slow provider call would be: mail arriving now is
             # not in this page.

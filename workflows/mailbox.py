@@ -193,10 +193,13 @@ class MailboxWorkflow:
                     continue
             notified_at = self._notified_at if trigger == "push" else None
             notified_last = self._notified_last if trigger == "push" else None
-            # Cleared before the poll, not after: a "poll now" or a settings change that
-            # arrives while this poll runs must wake the next one, not be forgotten.
-            self._reconnected = self._poll_now = self._settings_changed = False
-            self._notified_at = self._notified_last = None
+            if trigger != "backlog" or not workflow.patched("backlog-keeps-wakeups"):
+                # Cleared before the poll, not after: a "poll now" or a settings change that
+                # arrives while this poll runs must wake the next one, not be forgotten. Not
+                # between a backlog's pages: the next page may have been read already (fetched
+                # ahead), and Graph's later pages of a round never show newer mail anyway.
+                self._reconnected = self._poll_now = self._settings_changed = False
+                self._notified_at = self._notified_last = None
             poll_started = workflow.now()
             fetched = await self._poll_once(notified_at)
             polls_this_run += 1

@@ -295,3 +295,23 @@ async def test_poll_now_during_a_poll_is_not_forgotten(harness: Harness) -> None
     assert [t.title for t in harness.tickets()] == ["Arrived mid-poll"]
     await handle.signal(MailboxWorkflow.disconnect)
     await handle.result()
+
+
+async def test_poll_now_during_a_backlog_wakes_a_poll_after_it(harness: Harness) -> None:
+    # Graph's round is a snapshot: mail announced while its first page was read is in none of
+    # its later pages, so the backlog's end must not swallow the notification.
+    harness.box.snapshot_rounds = True
+    for i in range(60):
+        harness.box.deliver(make_email(subject=f"Backlog {i}", sender=f"c{i}@customer.example"))
+    harness.box.fetching, harness.box.release = threading.Event(), threading.Event()
+    handle = await harness.start()
+    await asyncio.to_thread(harness.box.fetching.wait, 10)  # the first page has read its 50
+    harness.box.deliver(make_email(subject="Arrived mid-backlog"))
+    await handle.signal(MailboxWorkflow.poll_now)
+    harness.box.fetching = None
+    harness.box.release.set()
+    await harness.env.sleep(timedelta(seconds=2))  # far less than the 60 s interval
+    titles = {t.title for t in harness.tickets()}
+    assert len(titles) == 61 and "Arrived mid-backlog" in titles
+    await handle.signal(MailboxWorkflow.disconnect)
+    await handle.result()
