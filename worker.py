@@ -27,6 +27,7 @@ from core import metrics
 from core.json_logs import secret_values
 from core.logs import configure_logging
 from core.settings import Settings
+from core.shared_code import share_workflow_code
 from core.temporal import connect
 from providers.registry import close_shared_connections
 from store.db import make_engine
@@ -38,8 +39,10 @@ log = logging.getLogger("deskclone.worker")
 # per cached workflow, but a workflow module's own `from datetime import datetime` (random,
 # uuid) would then reach the real thing, unguarded (tests/workflows/test_sandbox.py). The
 # sandbox's per-workflow cost is kept down instead by what `workflows/` imports: plain data
-# and activity types are passed through, and the package `__init__` imports nothing.
+# and activity types are passed through, and the package `__init__` imports nothing; and the
+# modules it imports afresh for each run are compiled once per process (`core/shared_code.py`).
 WORKFLOW_RUNNER = SandboxedWorkflowRunner()
+share_workflow_code(["workflows"])
 
 
 def build_worker(
