@@ -21,6 +21,7 @@ BENCH_RUNS: dict[str, str] = {
     "events": "events --concurrency 2 --duration 2 --warmup 0 --db sqlite --slow-endpoint",
     "intake_latency": "intake_latency --source widget --requests 3 --db sqlite",
     "parse": "parse --messages 20",
+    "workflow_memory": "workflow_memory --instances 20",
 }
 OUTCOMES = ("tickets_created", "appended", "skipped", "failed")
 
@@ -138,6 +139,14 @@ def test_parse(bench_result: dict[str, Any]) -> None:
     has_keys(result, "msgs_per_s", "baseline_msgs_per_s", "ratio", "fixture_msgs_per_s")
     assert result["messages"] == 20 and result["fixture_messages"] > 0
     assert result["msgs_per_s"] > 0 and result["baseline_msgs_per_s"] > 0
+
+
+def test_workflow_memory(bench_result: dict[str, Any]) -> None:
+    result = bench_result
+    has_keys(result, "shared_rss_kib_per_instance", "plain_rss_kib_per_instance")
+    assert result["instances"] == 20
+    # Compiled once, a sandbox keeps no code of its own: its Python heap is the smaller.
+    assert 0 < result["shared_heap_kib_per_instance"] < result["plain_heap_kib_per_instance"]
 
 
 def test_push(bench_result: dict[str, Any]) -> None:
