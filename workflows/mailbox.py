@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from ingest.fetch import FetchResult
     from providers.registry import provider_info
     from workflows.mailbox_state import (
+        POLLS_PER_RUN,
         MailboxInput,
         MailboxState,
         PollRequest,
@@ -218,7 +219,9 @@ class MailboxWorkflow:
             ):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if not (self._disconnected or self._reconnected or self._poll_now):
-                    workflow.continue_as_new(MailboxInput(self.s, inp.polls_per_run))
+                    # Runs started with a longer run take today's bound from their next.
+                    polls = min(inp.polls_per_run, POLLS_PER_RUN)
+                    workflow.continue_as_new(MailboxInput(self.s, polls))
         await self._drop_ahead()
         if pushing:
             await self._release()

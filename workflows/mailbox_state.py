@@ -14,8 +14,12 @@ from domain import poll_interval
 from domain.outcomes import MailboxStatus, MailCounts, PushState
 from domain.push import PushStatus
 
-# Continue-As-New at the server's suggestion, or after this many polls in one run anyway.
-POLLS_PER_RUN = 500
+# Continue-As-New at the server's suggestion, or after this many polls in one run anyway:
+# a cached run costs the worker about 3 KiB more for every poll it has made (the Temporal
+# core keeps each command's state for the run), so 500 polls grew a mailbox to about 1.6 MB
+# (`bench.workflow_memory --polls`, docs/scaling.md). 50 keeps it near its first size, for
+# one workflow task more every 50 polls.
+POLLS_PER_RUN = 50
 
 
 @dataclass

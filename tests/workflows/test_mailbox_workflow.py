@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,7 @@ from tests.conftest import make_mailbox, unique_task_queue
 from tests.fakes import FakeMailbox, fake_factory, make_email
 from worker import WORKFLOW_RUNNER
 from workflows.mailbox import MAILBOX_STATUS, POLL_JITTER, MailboxWorkflow, mailbox_workflow_id
-from workflows.mailbox_state import MailboxInput, MailboxState, SettingsChanged
+from workflows.mailbox_state import POLLS_PER_RUN, MailboxInput, MailboxState, SettingsChanged
 from workflows.registry import WORKFLOWS
 
 SECRET = "test-secret-key"
@@ -205,6 +206,31 @@ async def test_continue_as_new_keeps_state(harness: Harness) -> None:
     assert state.counts.tickets_created == 4
     assert state.polls >= 4
     assert len(harness.tickets()) == 4
+    await latest.signal(MailboxWorkflow.disconnect)
+    await latest.result()
+
+
+async def test_a_run_started_with_a_longer_bound_continues_with_todays(
+    harness: Harness,
+) -> None:
+    # Runs recorded before the bound fell (500 polls) take it up at their next run: a cached
+    # run's memory grows with every poll it has made.
+    handle = await harness.start(polls_per_run=POLLS_PER_RUN + 2)
+    first_run = (await handle.describe()).run_id
+    for _ in range(POLLS_PER_RUN + 3):
+        await harness.env.sleep(timedelta(seconds=61))
+    first = harness.env.client.get_workflow_handle(handle.id, run_id=first_run)
+    history = await first.fetch_history()
+    continued = [
+        e.workflow_execution_continued_as_new_event_attributes
+        for e in history.events
+        if e.HasField("workflow_execution_continued_as_new_event_attributes")
+    ]
+    assert len(continued) == 1
+    [payload] = continued[0].input.payloads
+    assert json.loads(payload.data)["polls_per_run"] == POLLS_PER_RUN
+    latest = harness.env.client.get_workflow_handle(mailbox_workflow_id(harness.mailbox_id))
+    assert (await latest.describe()).run_id != first_run
     await latest.signal(MailboxWorkflow.disconnect)
     await latest.result()
 
