@@ -8,7 +8,7 @@ then reads the module's `.pyc` again each time and makes new code objects from i
 (docs/benchmarks.md §3). Code objects are immutable and hold no globals (a function binds
 them to its module's), so every sandbox can execute the same ones: this finder hands the
 sandbox a loader that compiles each module once. The module body still runs in each sandbox,
-with its imports restricted as before (tests/core/test_shared_code.py).
+with its imports restricted as before (tests/workflows/test_sandbox.py).
 
 A side effect worth having: a worker runs the workflow code it started with, even if a
 deploy rewrites the files under it, instead of mixing versions between new runs and old.
@@ -62,7 +62,8 @@ class SharedCodeFinder(MetaPathFinder):
 
 
 def share_workflow_code(packages: Iterable[str]) -> SharedCodeFinder:
-    """Installs the finder for `packages` (once per process; again returns the first)."""
+    """Installs the finder for `packages` once per process; a second call returns the
+    installed finder as it is."""
     for finder in sys.meta_path:
         if isinstance(finder, SharedCodeFinder):
             return finder

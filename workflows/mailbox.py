@@ -188,6 +188,7 @@ class MailboxWorkflow:
                     break
                 await self._set_status(MailboxStatus.ACTIVE, None)
                 self._push_check = True  # push paused with the mailbox; Reconnect restores it
+                trigger = "reconnect"  # a fresh start, not a backlog's next page: spend the flags
             if pushing and (self._push_check or self._push_replace or self._renewal_due()):
                 await self._keep_push()
                 if self.s.status == MailboxStatus.AUTH_EXPIRED:

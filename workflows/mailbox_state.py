@@ -15,10 +15,10 @@ from domain.outcomes import MailboxStatus, MailCounts, PushState
 from domain.push import PushStatus
 
 # Continue-As-New at the server's suggestion, or after this many polls in one run anyway:
-# a cached run costs the worker about 3 KiB more for every poll it has made (the Temporal
-# core keeps each command's state for the run), so 500 polls grew a mailbox to about 1.6 MB
-# (`bench.workflow_memory --polls`, docs/scaling.md). 50 keeps it near its first size, for
-# one workflow task more every 50 polls.
+# a cached run costs the worker about 3.5 KiB more for every poll it has made (native memory,
+# most likely the Temporal core's state for the run's commands), so a run of 500 polls would
+# take a mailbox to about 1.9 MB (`bench.run_memory`, docs/scaling.md). 50 holds it at a few
+# hundred KiB, for one workflow task more every 50 polls.
 POLLS_PER_RUN = 50
 
 

@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 from activities import build_activities
 from core.crypto import Cipher
 from core.settings import Settings
+from domain.outcomes import MailboxStatus
 from providers.base import Credentials
 from store import mailboxes
 from store.db import transaction
@@ -339,5 +340,27 @@ async def test_poll_now_during_a_backlog_wakes_a_poll_after_it(harness: Harness)
     await harness.env.sleep(timedelta(seconds=2))  # far less than the 60 s interval
     titles = {t.title for t in harness.tickets()}
     assert len(titles) == 61 and "Arrived mid-backlog" in titles
+    await handle.signal(MailboxWorkflow.disconnect)
+    await handle.result()
+
+
+async def test_a_reconnect_kept_through_a_backlog_is_spent_by_one_poll(harness: Harness) -> None:
+    # The reconnect came while the backlog's first page was read, so it wakes one more poll;
+    # when the login then turns out revoked, the mailbox waits for a person, not polls again.
+    harness.box.snapshot_rounds = True
+    for i in range(60):
+        harness.box.deliver(make_email(subject=f"Backlog {i}", sender=f"c{i}@customer.example"))
+    harness.box.fetching, harness.box.release = threading.Event(), threading.Event()
+    handle = await harness.start()
+    await asyncio.to_thread(harness.box.fetching.wait, 10)  # the first page has read its 50
+    await handle.signal(MailboxWorkflow.reconnect)
+    harness.box.revoked = True  # the page ahead, and every fetch after it: invalid_grant
+    harness.box.fetching = None
+    harness.box.release.set()
+    await harness.env.sleep(timedelta(minutes=5))
+    assert (await handle.query(MailboxWorkflow.state)).status == MailboxStatus.AUTH_EXPIRED
+    calls = harness.box.fetch_calls
+    await harness.env.sleep(timedelta(minutes=5))
+    assert harness.box.fetch_calls == calls
     await handle.signal(MailboxWorkflow.disconnect)
     await handle.result()
