@@ -74,6 +74,18 @@ class FakeMailbox:
         self.refuse_push = False
         self.push_lifetime = timedelta(days=7)
 
+    def hold_fetches(self) -> threading.Event:
+        """Fetches from now on hold after reading until `let_fetches_go`; returns the event
+        set once one is held."""
+        self.fetching, self.release = threading.Event(), threading.Event()
+        return self.fetching
+
+    def let_fetches_go(self) -> None:
+        """The held fetch returns, and later ones run straight through."""
+        release, self.fetching = self.release, None
+        if release is not None:
+            release.set()
+
     def deliver(self, raw: bytes, thread_id: str | None = None) -> str:
         with self._lock:
             message_id = f"m{len(self.messages) + 1}"

@@ -4,7 +4,6 @@ tests/providers/test_push.py; the whole path in tests/e2e/test_push.py)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -190,15 +189,14 @@ async def test_many_notifications_during_a_poll_coalesce_into_one_more_poll(
 ) -> None:
     handle = await harness.start()
     before = harness.box.fetch_calls
-    harness.box.fetching, harness.box.release = threading.Event(), threading.Event()
+    fetching = harness.box.hold_fetches()
     await harness.push(handle)
     await harness.env.sleep(timedelta(milliseconds=200))
-    assert harness.box.fetching.wait(10)
+    assert fetching.wait(10)
     for i in range(50):  # a storm while the poll is held
         harness.box.deliver(make_email(subject=f"Storm {i}", sender=f"c{i}@customer.example"))
         await harness.push(handle)
-    harness.box.fetching = None
-    harness.box.release.set()
+    harness.box.let_fetches_go()
     await harness.env.sleep(timedelta(seconds=10))
     assert harness.tickets() == sorted(f"Storm {i}" for i in range(50))
     # The held poll, one for the whole storm, and the follow-up after it found mail: the

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -311,32 +310,38 @@ async def test_a_backlog_page_fetched_ahead_becomes_tickets_after_the_page_befor
 async def test_poll_now_during_a_poll_is_not_forgotten(harness: Harness) -> None:
     handle = await harness.start()
     await harness.env.sleep(timedelta(seconds=1))
-    harness.box.fetching, harness.box.release = threading.Event(), threading.Event()
+    fetching = harness.box.hold_fetches()
     await handle.signal(MailboxWorkflow.settings_changed, SettingsChanged())
-    await asyncio.to_thread(harness.box.fetching.wait, 10)  # a poll is now in progress
+    await asyncio.to_thread(fetching.wait, 10)  # a poll is now in progress
     harness.box.deliver(make_email(subject="Arrived mid-poll"))
     await handle.signal(MailboxWorkflow.poll_now)
-    harness.box.fetching = None
-    harness.box.release.set()
+    harness.box.let_fetches_go()
     await harness.env.sleep(timedelta(seconds=2))  # far less than the 60 s interval
     assert [t.title for t in harness.tickets()] == ["Arrived mid-poll"]
     await handle.signal(MailboxWorkflow.disconnect)
     await handle.result()
 
 
-async def test_poll_now_during_a_backlog_wakes_a_poll_after_it(harness: Harness) -> None:
-    # Graph's round is a snapshot: mail announced while its first page was read is in none of
-    # its later pages, so the backlog's end must not swallow the notification.
+async def start_with_a_held_backlog(
+    harness: Harness,
+) -> WorkflowHandle[MailboxWorkflow, MailboxState]:
+    """A backlog of 60 emails in Graph's snapshot rounds, its first page (50) read and held."""
     harness.box.snapshot_rounds = True
     for i in range(60):
         harness.box.deliver(make_email(subject=f"Backlog {i}", sender=f"c{i}@customer.example"))
-    harness.box.fetching, harness.box.release = threading.Event(), threading.Event()
+    fetching = harness.box.hold_fetches()
     handle = await harness.start()
-    await asyncio.to_thread(harness.box.fetching.wait, 10)  # the first page has read its 50
+    await asyncio.to_thread(fetching.wait, 10)
+    return handle
+
+
+async def test_poll_now_during_a_backlog_wakes_a_poll_after_it(harness: Harness) -> None:
+    # Graph's round is a snapshot: mail announced while its first page was read is in none of
+    # its later pages, so the backlog's end must not swallow the notification.
+    handle = await start_with_a_held_backlog(harness)
     harness.box.deliver(make_email(subject="Arrived mid-backlog"))
     await handle.signal(MailboxWorkflow.poll_now)
-    harness.box.fetching = None
-    harness.box.release.set()
+    harness.box.let_fetches_go()
     await harness.env.sleep(timedelta(seconds=2))  # far less than the 60 s interval
     titles = {t.title for t in harness.tickets()}
     assert len(titles) == 61 and "Arrived mid-backlog" in titles
@@ -347,16 +352,10 @@ async def test_poll_now_during_a_backlog_wakes_a_poll_after_it(harness: Harness)
 async def test_a_reconnect_kept_through_a_backlog_is_spent_by_one_poll(harness: Harness) -> None:
     # The reconnect came while the backlog's first page was read, so it wakes one more poll;
     # when the login then turns out revoked, the mailbox waits for a person, not polls again.
-    harness.box.snapshot_rounds = True
-    for i in range(60):
-        harness.box.deliver(make_email(subject=f"Backlog {i}", sender=f"c{i}@customer.example"))
-    harness.box.fetching, harness.box.release = threading.Event(), threading.Event()
-    handle = await harness.start()
-    await asyncio.to_thread(harness.box.fetching.wait, 10)  # the first page has read its 50
+    handle = await start_with_a_held_backlog(harness)
     await handle.signal(MailboxWorkflow.reconnect)
     harness.box.revoked = True  # the page ahead, and every fetch after it: invalid_grant
-    harness.box.fetching = None
-    harness.box.release.set()
+    harness.box.let_fetches_go()
     await harness.env.sleep(timedelta(minutes=5))
     assert (await handle.query(MailboxWorkflow.state)).status == MailboxStatus.AUTH_EXPIRED
     calls = harness.box.fetch_calls
