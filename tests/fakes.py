@@ -60,8 +60,8 @@ class FakeMailbox:
         self.throttle_once: float | None = None
         self.fail_once = False
         self.fetch_calls = 0
-        # Tests set these to hold a fetch in progress: `fetching` is set when one starts,
-        # and it returns only once `release` is set.
+        # Set by `hold_fetches` to hold a fetch in progress: `fetching` is set when one
+        # starts, and it returns only once `release` is set (`let_fetches_go`).
         self.fetching: threading.Event | None = None
         self.release: threading.Event | None = None
         # Graph's delta rounds: a backlog's later pages list only what was there at the
